@@ -1,0 +1,1 @@
+"""LLM backends: each turns a `GenerationRequest` into raw items plus token usage."""
