@@ -1,0 +1,300 @@
+"""`generate`: recipe → plan → rows (resumable) → DatasetDict → Hub-ready folder with report and card."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import datasets
+import yaml
+
+import hf_synth
+from hf_synth.backends.base import Backend
+from hf_synth.engine import Engine, GenerationStats
+from hf_synth.output import build_dataset_dict, build_features, data_bytes, write_data_files
+from hf_synth.plan import Plan, make_plan
+from hf_synth.recipe import Recipe
+from hf_synth.runstore import RunStore
+from hf_synth.validate import validate_folder
+
+log = logging.getLogger(__name__)
+
+STORE_NAME = ".hf-synth/run.sqlite"
+
+
+@dataclass
+class RunOptions:
+    """CLI overrides of the recipe's backend settings; None keeps the recipe's value."""
+
+    backend: str | None = None
+    model: str | None = None
+    concurrency: int | None = None
+    limit: int | None = None
+    progress: bool = True
+    quality: bool = True  # coverage, label fidelity and near-duplicate control (loads the embedder)
+
+
+def choose_backend_name(recipe: Recipe, requested: str | None) -> str:
+    """The backend to use: the CLI's, else the recipe's; anthropic falls back to local without a key."""
+    name = requested or recipe.backend.name
+    if name == "anthropic" and not requested and not os.environ.get("ANTHROPIC_API_KEY"):
+        log.warning("ANTHROPIC_API_KEY is not set: using the embedded local model instead of Claude")
+        return "local"
+    return name
+
+
+def make_backend(recipe: Recipe, options: RunOptions, store: RunStore | None = None) -> Backend:
+    """Instantiate the backend named by the options/recipe with the recipe's settings."""
+    cfg = recipe.backend
+    name = choose_backend_name(recipe, options.backend)
+    concurrency = options.concurrency or cfg.concurrency
+    if name == "local":
+        from hf_synth.backends.local_backend import LocalBackend
+
+        model = options.model or (cfg.model if cfg.name == "local" else None)
+        return LocalBackend(model=model, items_per_request=cfg.items_per_request, max_concurrency=concurrency)
+    from hf_synth.backends.anthropic_backend import AnthropicBackend
+
+    return AnthropicBackend(
+        model=options.model or cfg.model or "claude-sonnet-4-5",
+        max_tokens=cfg.max_tokens,
+        temperature=cfg.temperature,
+        concurrency=concurrency,
+        items_per_request=cfg.items_per_request,
+        max_attempts=cfg.max_attempts,
+        timeout=cfg.timeout,
+        requests_per_minute=cfg.requests_per_minute,
+        input_tokens_per_minute=cfg.input_tokens_per_minute,
+        output_tokens_per_minute=cfg.output_tokens_per_minute,
+        prompt_caching=cfg.prompt_caching,
+    )
+
+
+def recipe_yaml(recipe: Recipe) -> str:
+    """The recipe as run, as YAML (written next to the data for provenance)."""
+    data = recipe.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _targets_realised(validation: dict[str, Any]) -> dict[str, Any]:
+    tables = validation["tables"]
+    return {
+        "strata": {k: v["realised"] for k, v in tables["strata"].items()},
+        "splits": {k: v["realised"] for k, v in tables["splits"].items()},
+        "edge_cases": {k: v["realised"] for k, v in tables["edge_cases"].items()},
+        "marginals": {d: {k: v["realised"] for k, v in t.items()} for d, t in tables["marginals"].items()},
+    }
+
+
+def _examples(recipe: Recipe, dd: datasets.DatasetDict) -> dict[str, dict[str, Any]]:
+    """One example row per edge kind (the card quotes it)."""
+    out: dict[str, dict[str, Any]] = {}
+    names = ["none", *recipe.edge_kind_names()]
+    for ds in dd.values():
+        for code, row in zip(ds["edge_case"], ds.select_columns(list(recipe.fields)), strict=True):
+            if code and names[code] not in out:
+                out[names[code]] = row
+    return out
+
+
+def build_report(
+    recipe: Recipe,
+    plan: Plan,
+    stats: GenerationStats,
+    files: dict[str, dict[str, list[str]]],
+    dd: datasets.DatasetDict,
+    folder: Path,
+) -> dict[str, Any]:
+    """Every number of the card, machine-readably (see DESIGN.md for the keys)."""
+    total = stats.total_usage
+    return {
+        "hf_synth_version": hf_synth.__version__,
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "recipe": {
+            "name": recipe.name,
+            "pretty_name": recipe.pretty_name,
+            "description": recipe.description,
+            "license": recipe.license,
+            "language": recipe.language,
+            "task_categories": recipe.task_categories,
+            "version": recipe.version,
+            "repo_id": recipe.repo_id,
+            "seed": recipe.seed,
+            "fingerprint": recipe.fingerprint(),
+            "fields": {n: f.model_dump(mode="json", exclude_none=True) for n, f in recipe.fields.items()},
+            "text_field": recipe.main_text_field,
+            "dimensions": {
+                n: {"values": v, "weights": recipe.dimension_weights()[n]}
+                for n, v in recipe.dimension_values().items()
+            },
+            "strata_by": list(plan.spec.strata_by) or list(recipe.dimensions),
+            "splits": dict(recipe.splits),
+            "prompt": recipe.prompt,
+            "system": recipe.system,
+            "backend": {**recipe.backend.model_dump(mode="json"), "name": stats.backend, "model": stats.model},
+            "edge_cases": recipe.edge_cases.model_dump(mode="json") if recipe.edge_cases else None,
+        },
+        "plan": {
+            "total": int(len(plan.slot_id)),
+            "limit": None,
+            "targets": plan.targets,
+            "notes": list(plan.notes),
+        },
+        "generation": {
+            "rows": sum(len(ds) for ds in dd.values()),
+            "requests": total.requests,
+            "requests_this_run": stats.requests,
+            "resumed_rows": stats.resumed,
+            "failed_attempts": stats.failed_attempts,
+            "check_failures": stats.check_failures,
+            "regenerated_duplicates": stats.regenerated_duplicates,
+            "regenerated_near_duplicates": stats.regenerated_near_duplicates,
+            "rounds": stats.rounds,
+            "input_tokens": total.input_tokens,
+            "output_tokens": total.output_tokens,
+            "cache_read_tokens": total.cache_read_tokens,
+            "cache_write_tokens": total.cache_write_tokens,
+            "cost_usd": round(total.cost_usd, 6),
+            "seconds": round(stats.seconds, 3),
+            "backend": stats.backend,
+            "model": stats.model,
+        },
+        "files": files,
+        "split_bytes": data_bytes(folder, files),
+        "features": build_features(recipe).to_dict(),
+        "examples": _examples(recipe, dd),
+        "validation": None,
+        "realised": None,
+        "coverage": None,
+        "label_fidelity": None,
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write (temp file + rename), so a crash never leaves half a report."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], embedder: Any) -> None:
+    """Coverage against the recipe's reference set and label fidelity, into the report."""
+    from hf_synth.fidelity import label_fidelity
+
+    texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
+    if recipe.reference is not None:
+        from hf_synth.coverage import coverage_report
+        from hf_synth.textsource import load_texts
+
+        from hf_synth.recipe import resolve_data_path
+
+        ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column)
+        if recipe.reference.max_rows:
+            ref = ref[: recipe.reference.max_rows]
+        report["coverage"] = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
+    labels: dict[str, list[str]] = {}
+    for dim in recipe.dimensions:
+        names = dd[next(iter(dd))].features[dim].names
+        labels[dim] = [names[c] for ds in dd.values() for c in ds[dim]]
+    if len(texts) >= 20:
+        emb = embedder.encode(texts)
+        report["label_fidelity"] = label_fidelity(emb, labels, seed=recipe.seed)
+
+
+def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None) -> datasets.DatasetDict:
+    """Generate (or resume) the recipe's dataset into the folder `out` and return it as a DatasetDict.
+
+    Writes out/data/*.parquet, out/report.json, out/recipe.yaml, out/README.md and out/images/. Raises
+    `IncompleteRunError` (finished rows kept in out/.hf-synth/run.sqlite) when quotas cannot be met.
+    """
+    options = options or RunOptions()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = make_plan(recipe.plan_spec(), limit=options.limit)
+    embedder = None
+    if options.quality and (recipe.dedup.near_threshold is not None or recipe.reference is not None):
+        from hf_synth.embed import Embedder
+
+        embedder = Embedder(recipe.dedup.embedder) if recipe.dedup.embedder else Embedder()
+    with RunStore(folder / STORE_NAME) as store:
+        backend = make_backend(recipe, options, store)
+        engine = Engine(
+            recipe,
+            plan,
+            backend,
+            store,
+            progress=options.progress,
+            embed=embedder.encode if embedder is not None and recipe.dedup.near_threshold else None,
+        )
+        stats = asyncio.run(_run(engine, backend))
+        rows = store.rows()
+    dd = build_dataset_dict(recipe, plan, rows)
+    files = write_data_files(dd, folder)
+    (folder / "recipe.yaml").write_text(recipe_yaml(recipe), encoding="utf-8")
+    report = build_report(recipe, plan, stats, files, dd, folder)
+    report["plan"]["limit"] = options.limit
+    write_json(folder / "report.json", report)
+    validation = validate_folder(folder)
+    report["validation"] = {k: validation[k] for k in ("ok", "chi_square", "failures")}
+    report["realised"] = _targets_realised(validation)
+    if embedder is not None:
+        _quality(recipe, dd, report, embedder)
+    write_json(folder / "report.json", report)
+    _render_card(folder, report)
+    return dd
+
+
+async def _run(engine: Engine, backend: Backend) -> GenerationStats:
+    try:
+        return await engine.run()
+    finally:
+        await backend.aclose()
+
+
+def _render_card(folder: Path, report: dict[str, Any]) -> None:
+    from hf_synth.card import render_card
+
+    render_card(folder, report)
+
+
+def summary(folder: Path, report: dict[str, Any]) -> str:
+    """The closing lines of `generate`: rows, strata, edge cases, coverage, tokens, cost, output path."""
+    gen = report["generation"]
+    targets = report["plan"]["targets"]
+    edge_total = sum(targets.get("edge_cases", {}).values())
+    cov = report.get("coverage")
+    fid = report.get("label_fidelity")
+    val = report.get("validation") or {}
+    lines = [
+        f"rows        {gen['rows']} in {len(targets['strata'])} strata, splits "
+        + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
+        f"edge cases  {edge_total} (" + ", ".join(f"{k}={v}" for k, v in targets.get("edge_cases", {}).items()) + ")",
+        f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}",
+        f"coverage    {cov['coverage']:.3f} of the reference (kNN recall {cov['knn']['recall']:.3f})"
+        if cov
+        else "coverage    - (no reference set in the recipe)",
+    ]
+    if fid:
+        accs = ", ".join(
+            f"{d}={v['accuracy']:.2f} (chance {v['chance']:.2f})" for d, v in fid.get("dimensions", fid).items()
+            if isinstance(v, dict) and "accuracy" in v
+        )
+        lines.append(f"fidelity    {accs}")
+    lines += [
+        f"requests    {gen['requests']} total ({gen['requests_this_run']} this run, "
+        f"{gen['resumed_rows']} rows resumed), {gen['failed_attempts']} failed attempts, "
+        f"{gen['regenerated_duplicates']} duplicates regenerated",
+        f"tokens      {gen['input_tokens']} in / {gen['output_tokens']} out, "
+        f"cache {gen['cache_read_tokens']} read / {gen['cache_write_tokens']} written",
+        f"cost        ${gen['cost_usd']:.4f} ({gen['backend']}: {gen['model']})",
+        f"time        {gen['seconds']:.1f} s",
+        f"output      {folder.resolve()}  (load: datasets.load_dataset({str(folder)!r}))",
+    ]
+    return "\n".join(lines)
+
