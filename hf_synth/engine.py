@@ -199,13 +199,16 @@ class Engine:
     # --- checking one item ------------------------------------------------------------------------
 
     def _accept(
-        self, slot: Slot, raw: Any, rows: dict[int, dict[str, Any]], attempt: int
+        self, slot: Slot, raw: Any, rows: dict[int, dict[str, Any]], attempt: int, typed: bool = True
     ) -> tuple[dict[str, Any] | None, str | None]:
         kind = self.kinds[slot.edge_index - 1] if slot.edge_index else None
-        # Edge rows may break ranges on purpose (invalid_value, min/max); their check guards them instead.
-        item, errors = validate_item(raw, self.fields, check_range=kind is None)
-        if item is None:
-            return None, "; ".join(errors)
+        if typed:
+            # Edge rows may break ranges on purpose (invalid_value, min/max); their check guards them instead.
+            item, errors = validate_item(raw, self.fields, check_range=kind is None)
+            if item is None:
+                return None, "; ".join(errors)
+        else:
+            item = raw
         if kind is not None:
             ctx = self._edge_context(slot, rows)
             rng = np.random.default_rng([self.recipe.seed, slot.slot_id, attempt])
@@ -281,8 +284,14 @@ class Engine:
         by_key: dict[str, list[Slot]] = defaultdict(list)
         for slot in ready:
             by_key[slot.key].append(slot)
-        chunks = [group[i : i + k] for group in by_key.values() for i in range(0, len(group), k)]
         rows = self.store.rows(s.partner for s in ready if s.partner >= 0)
+        local = [s for s in ready if s.edge_index and not self.kinds[s.edge_index - 1].needs_generation]
+        if local:
+            # Kinds whose transform writes every field (exact duplicates) cost no request.
+            self._fill_locally(local, rows, bar)
+            local_ids = {s.slot_id for s in local}
+            by_key = {key: [s for s in group if s.slot_id not in local_ids] for key, group in by_key.items()}
+        chunks = [group[i : i + k] for group in by_key.values() for i in range(0, len(group), k)]
         seen = self._seen_texts()
         sem = asyncio.Semaphore(max(1, self.backend.max_concurrency))
 
@@ -304,6 +313,18 @@ class Engine:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+    def _fill_locally(self, slots: list[Slot], rows: dict[int, dict[str, Any]], bar: tqdm) -> None:
+        finished, failed = [], []
+        for slot in slots:
+            item, error = self._accept(slot, dict.fromkeys(self.fields), rows, self.stats.rounds, typed=False)
+            if item is None:
+                failed.append((slot.slot_id, slot.key, error or "edge transform failed"))
+                self._last_error[slot.slot_id] = error or ""
+            else:
+                finished.append((slot.slot_id, slot.key, item, self.stats.rounds))
+        self.store.record_request(finished, failed, Usage())
+        bar.update(len(finished))
 
     def _seen_texts(self) -> dict[str, int]:
         """Normalised text → slot id of the finished normal rows (edge rows may repeat on purpose)."""
