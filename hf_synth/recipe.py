@@ -246,7 +246,7 @@ def _check_semantics(recipe: Recipe) -> list[str]:
         if isinstance(spec, dict):
             for v, w in spec.items():
                 if not w > 0:
-                    problems.append(f"dimensions.{name}.{value_str(v)}: expected a positive weight, got {w}")
+                    problems.append(f"dimensions.{name}.{value_str(v)}: expected a positive weight, got {w:g}")
     if recipe.text_field is not None:
         field = recipe.fields.get(recipe.text_field)
         if field is None:
