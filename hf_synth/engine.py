@@ -180,10 +180,16 @@ class Engine:
         if len(slots) > 1 and "n_items" in self.recipe.prompt:
             values = first.values
             prompt = self._prompt_t.render(**values, n_items=len(slots))
+        max_tokens = self.recipe.backend.max_tokens
         if first.edge_index:
-            instruction = self.kinds[first.edge_index - 1].instruction(self._edge_context(first, rows))
+            kind = self.kinds[first.edge_index - 1]
+            instruction = kind.instruction(self._edge_context(first, rows))
             if instruction:
                 prompt = f"{prompt}\n\n{instruction}"
+            # A very long row cannot fit the recipe's budget for ordinary rows (~1.4 tokens per word).
+            min_words = kind.settings.get("min_words") if kind.name == "very_long" else None
+            if min_words:
+                max_tokens = max(max_tokens, int(min_words * 1.6 * len(slots)) + 256)
         return GenerationRequest(
             key=first.key,
             slot_ids=tuple(s.slot_id for s in slots),
@@ -191,7 +197,7 @@ class Engine:
             prompt=prompt,
             n_items=len(slots),
             fields=self.fields,
-            max_tokens=self.recipe.backend.max_tokens,
+            max_tokens=max_tokens,
             temperature=self.recipe.backend.temperature,
             feedback=self._feedback.get(first.key),
         )

@@ -170,12 +170,9 @@ class Recipe(_Strict):
             return []
         from hf_synth.edge_cases import build_kinds
 
-        # count/weight are quota settings (the planner's), not the kind's own settings.
-        settings = {
-            kind: {k: v for k, v in cfg.items() if k not in ("count", "weight")}
-            for kind, cfg in self.edge_cases.kinds.items()
-        }
-        return build_kinds(settings, dict(self.fields), self.main_text_field, self.dimension_values())
+        return build_kinds(
+            self.edge_cases.kinds, dict(self.fields), self.main_text_field, self.dimension_values()
+        )
 
     def fingerprint(self) -> str:
         """sha256 hex of the canonical JSON of the recipe: changes whenever any setting changes."""
@@ -190,16 +187,10 @@ class Recipe(_Strict):
         cells = _cell_counts(self.strata, values) if self.strata and self.strata.counts is not None else None
         kinds: list[EdgeKindSpec] = []
         if self.edge_cases:
-            for kind in self.edge_kinds():
-                settings = self.edge_cases.kinds[kind.name]
-                kinds.append(
-                    EdgeKindSpec(
-                        name=kind.name,
-                        count=settings.get("count"),
-                        weight=float(settings.get("weight", 1.0)),
-                        partner=kind.partner,
-                    )
-                )
+            kinds = [
+                EdgeKindSpec(name=k.name, count=k.count, weight=k.weight, partner=k.partner)
+                for k in self.edge_kinds()
+            ]
         return PlanSpec(
             dimensions=dims,
             strata_by=by,
@@ -341,12 +332,7 @@ def _check_edge_cases(recipe: Recipe, values: dict[str, list[str]]) -> list[str]
         recipe.edge_kinds()
     except EdgeCaseConfigError as exc:
         return [str(exc)]
-    problems = []
-    for kind, settings in recipe.edge_cases.kinds.items():
-        count = settings.get("count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-            problems.append(f"edge_cases.kinds.{kind}.count: expected a non-negative integer, got {count!r}")
-    return problems
+    return []
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
