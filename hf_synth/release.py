@@ -51,15 +51,16 @@ def plan_releases(folder: Path, org: str | None = None) -> list[ReleaseItem]:
     return items
 
 
-def run_release(folder: Path, out: Path, *, dry_run: bool = False, org: str | None = None,
-                limit: int | None = None) -> int:
+def run_release(
+    folder: Path, out: Path, *, dry_run: bool = False, org: str | None = None, limit: int | None = None
+) -> int:
     """Release each untagged recipe: generate (or resume), validate (a failure stops), push, tag.
 
     Returns a process exit code: 0 when every release went through (or there was nothing to do).
     """
     from hf_synth.engine import IncompleteRunError
     from hf_synth.pipeline import RunOptions, generate
-    from hf_synth.push import push_folder
+    from hf_synth.push import PushError, push_folder
 
     items = plan_releases(folder, org)
     for item in items:
@@ -81,22 +82,33 @@ def run_release(folder: Path, out: Path, *, dry_run: bool = False, org: str | No
             continue
         report = json.loads((target / "report.json").read_text(encoding="utf-8"))
         if not report["validation"]["ok"]:
-            print(f"{item.recipe.name}: not released: validation failed (hf-synth validate {target})",
-                  file=sys.stderr)
+            print(
+                f"{item.recipe.name}: not released: validation failed (hf-synth validate {target})",
+                file=sys.stderr,
+            )
             status = 1
             continue
-        result = push_folder(target, item.repo_id, tag=item.tag, message=f"Release {item.tag}")
+        try:
+            result = push_folder(target, item.repo_id, tag=item.tag, message=f"Release {item.tag}")
+        except PushError as exc:
+            print(f"{item.recipe.name}: not released: {exc}", file=sys.stderr)
+            status = 1
+            continue
         print(f"{item.recipe.name}: released {item.repo_id}@{item.tag} (commit {result.commit_oid})")
     return status
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    return run_release(Path(args.recipes), Path(args.out), dry_run=args.dry_run, org=args.org, limit=args.limit)
+    return run_release(
+        Path(args.recipes), Path(args.out), dry_run=args.dry_run, org=args.org, limit=args.limit
+    )
 
 
 def add_subparser(sub: argparse._SubParsersAction) -> None:
     """Register `hf-synth release`."""
-    p = sub.add_parser("release", help="generate, validate, push and tag every recipe version not yet released")
+    p = sub.add_parser(
+        "release", help="generate, validate, push and tag every recipe version not yet released"
+    )
     p.add_argument("recipes", help="folder of recipes (dataset_scripts/)")
     p.add_argument("--out", default="out/release", help="where the release folders are generated")
     p.add_argument("--org", help="Hub namespace for recipes without repo_id")

@@ -1,0 +1,219 @@
+"""Atomic release of a generated dataset folder to the Hugging Face Hub.
+
+One ``create_commit`` carries the whole release (data, card, report, recipe, charts, and the deletion of the
+previous release's data/images files) with ``parent_commit`` set, so a concurrent change is refused instead
+of merged; the tag is created afterwards on that exact commit. Every check that can fail (local files,
+token, existing tag) runs before anything is written to the remote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# What a release is made of: everything else in the folder (the run store .hf-synth/, stray files)
+# stays local.
+ROOT_FILES = ("README.md", "report.json", "recipe.yaml")
+MANAGED_DIRS = ("data/", "images/")  # remote files under these that are not in the release get deleted
+DEFAULT_BRANCH = "main"
+_REPO_ID_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class PushError(RuntimeError):
+    """A release could not be pushed; the message says why and what to do (never the token)."""
+
+
+@dataclass
+class PushResult:
+    """What a push did."""
+
+    repo_id: str
+    commit_oid: str
+    commit_url: str
+    tag: str | None
+    added: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    pr_url: str | None = None
+    changed: bool = True  # False when the remote already held exactly these files (no new commit)
+
+
+def release_files(folder: Path, repo_id: str) -> list[str]:
+    """Repo paths (posix, sorted) of the files of ``folder`` that make up a release.
+
+    Parquet files under ``data/``, ``README.md``, ``report.json``, ``recipe.yaml`` and files under
+    ``images/``; hidden files and folders (``.hf-synth/``) never. Raises :class:`PushError` when the folder
+    is not a release.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PushError(f"{folder} is not a folder")
+    out: list[str] = [name for name in ROOT_FILES if (folder / name).is_file()]
+    if "README.md" not in out:
+        raise PushError(f"{folder} has no README.md: it is not a release folder (run `hf-synth generate`)")
+    for sub, pattern in (("data", "*.parquet"), ("images", "*")):
+        base = folder / sub
+        if not base.is_dir():
+            continue
+        for p in sorted(base.rglob(pattern)):
+            rel = p.relative_to(folder)
+            if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+                out.append(rel.as_posix())
+    if not any(p.startswith("data/") for p in out):
+        raise PushError(f"{folder}/data has no parquet files: nothing to release")
+    # A root-level <repo_name>.py makes load_dataset refuse the repo ("Dataset scripts are no longer
+    # supported"); the globs above cannot produce one, this guards against future edits.
+    script = f"{repo_id.split('/')[-1]}.py"
+    if script in out:
+        raise PushError(f"refusing to upload {script}: dataset scripts break load_dataset")
+    return sorted(out)
+
+
+def _scrub(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def _http_status(err: BaseException) -> int | None:
+    response = getattr(err, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def push_folder(
+    folder: Path,
+    repo_id: str,
+    *,
+    tag: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    create_pr: bool = False,
+    token: str | None = None,
+    message: str | None = None,
+    endpoint: str | None = None,
+) -> PushResult:
+    """Push the release in ``folder`` to the dataset repo ``repo_id`` as one commit, then tag it.
+
+    ``token`` defaults to ``HF_TOKEN`` / the ``hf auth login`` token; ``endpoint`` to ``HF_ENDPOINT``.
+    ``repo_id`` without a namespace goes to the token owner's. ``revision`` is the target branch (default
+    ``main``; created from ``main`` when missing).
+    Raises :class:`PushError` with an actionable message; the remote is unchanged when it is raised
+    before the commit (bad folder, bad token, existing tag, concurrent change).
+    """
+    # Imported here: huggingface_hub reads HF_ENDPOINT/HF_HOME at import time, so importing it lazily
+    # lets callers (the CLI, tests) set them first.
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if not _REPO_ID_RE.match(repo_id):
+        raise PushError(f"--repo-id must look like ORG/NAME (or NAME: your namespace), got {repo_id!r}")
+    if tag is not None and create_pr:
+        raise PushError("--tag and --create-pr do not go together: tag the release once the PR is merged")
+    folder = Path(folder)
+    paths = release_files(folder, repo_id)
+
+    token = token or get_token()
+    if not token:
+        raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(endpoint=endpoint, token=token)
+    where = api.endpoint
+    branch = revision or DEFAULT_BRANCH
+
+    def fail(step: str, err: BaseException) -> PushError:
+        status = _http_status(err)
+        if status == 401:
+            return PushError(f"authentication failed for {where}: check HF_TOKEN")
+        if status == 403:
+            return PushError(
+                f"permission denied on {where} for {repo_id} ({step}): the token needs write access"
+            )
+        if status == 412:
+            return PushError(
+                f"{repo_id}@{branch} changed while pushing (another push?): nothing was "
+                "committed; run the push again"
+            )
+        # the client's messages carry URLs and server text, never headers; scrub anyway
+        detail = str(err) if isinstance(err, HfHubHTTPError) else f"{type(err).__name__}: {err}"
+        return PushError(_scrub(f"{step} failed on {where}: {detail}", token))
+
+    state: dict[str, Any] = {}
+    try:
+        state["step"] = "token check"
+        me = api.whoami()
+        if "/" not in repo_id:  # a bare name lives in the token owner's namespace, as on the Hub
+            repo_id = f"{me['name']}/{repo_id}"
+        state["step"] = "create repo"
+        api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+        state["step"] = "read refs"
+        refs = api.list_repo_refs(repo_id, repo_type="dataset")
+    except PushError:
+        raise
+    except Exception as err:  # HTTP errors, and network ones (unreachable endpoint, timeouts)
+        raise fail(state["step"], err) from None
+
+    if tag is not None:
+        for t in refs.tags:
+            if t.name == tag:
+                raise PushError(f"tag {tag} exists at {t.target_commit}: bump the version")
+    heads = {b.name: b.target_commit for b in refs.branches}
+
+    try:
+        if branch not in heads:
+            if create_pr:
+                raise PushError(f"branch {branch} does not exist on {repo_id}: a PR needs an existing target")
+            base = heads.get(DEFAULT_BRANCH)
+            state["step"] = "create branch"
+            api.create_branch(repo_id, branch=branch, revision=base, repo_type="dataset")
+            heads[branch] = base  # a new branch starts at main's head
+        head = heads[branch]
+        state["step"] = "list remote files"
+        # listed at the head commit (not the branch name) so the deletions match the parent we commit on
+        remote = api.list_repo_files(repo_id, repo_type="dataset", revision=head)
+        local = set(paths)
+        deleted = sorted(p for p in remote if p.startswith(MANAGED_DIRS) and p not in local)
+        operations: list[Any] = [
+            CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths
+        ]
+        operations += [CommitOperationDelete(path_in_repo=p) for p in deleted]
+        summary = message or (f"Release {tag}" if tag else "Update dataset (hf-synth)")
+        state["step"] = "commit"
+        info = api.create_commit(
+            repo_id,
+            operations=operations,
+            commit_message=summary,
+            repo_type="dataset",
+            revision=branch,
+            parent_commit=head,
+            create_pr=create_pr,
+            commit_description=f"hf-synth release: {len(paths)} file(s), {len(deleted)} deletion(s)",
+        )
+        if tag is not None:
+            state["step"] = f"create tag {tag} (the commit {info.oid} is in place)"
+            api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="dataset", tag_message=summary)
+    except PushError:
+        raise
+    except Exception as err:  # HTTP errors, and network ones (unreachable endpoint, timeouts)
+        raise fail(state["step"], err) from None
+
+    return PushResult(
+        repo_id=repo_id,
+        commit_oid=info.oid,
+        commit_url=info.commit_url,
+        tag=tag,
+        added=paths,
+        deleted=deleted,
+        pr_url=info.pr_url,
+        changed=info.oid != head,
+    )
+
+
+def format_result(result: PushResult) -> str:
+    """Short human summary of a push (what ``hf-synth push`` prints)."""
+    lines = [
+        f"repo:    {result.repo_id}",
+        f"commit:  {result.commit_oid}" + ("" if result.changed else " (unchanged: nothing new to commit)"),
+        f"tag:     {result.tag or '-'}",
+        f"files:   {len(result.added)} uploaded, {len(result.deleted)} deleted",
+    ]
+    lines += [f"  - {p}" for p in result.deleted]
+    lines.append(f"url:     {result.pr_url or result.commit_url}")
+    return "\n".join(lines)
