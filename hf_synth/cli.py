@@ -78,7 +78,9 @@ def _demo_cmd(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe or DEMO_RECIPE)
     out = Path(args.out)
-    print(f"hf-synth demo: generating '{recipe.name}' with the embedded local model into {out}", file=sys.stderr)
+    print(
+        f"hf-synth demo: generating '{recipe.name}' with the embedded local model into {out}", file=sys.stderr
+    )
     generate(recipe, out, RunOptions(backend="local", limit=args.limit))
     loaded = datasets.load_dataset(str(out))
     print("\nloaded back with datasets.load_dataset:")
@@ -113,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--limit", type=int, help="scale the plan down to N rows, keeping every guarantee")
     g.add_argument("--concurrency", type=int, help="requests in flight")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--no-quality", action="store_true", help="skip coverage, label fidelity and near-dup control")
+    g.add_argument(
+        "--no-quality", action="store_true", help="skip coverage, label fidelity and near-dup control"
+    )
     g.set_defaults(func=_generate_cmd)
 
     v = sub.add_parser("validate", help="check a generated folder's realised counts against its targets")

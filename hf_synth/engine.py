@@ -236,7 +236,12 @@ class Engine:
                 partner_key = done.get(slot.partner)
                 kind = self.kinds[slot.edge_index - 1]
                 slot.key = _hash(
-                    {"group": slot.group, "edge": kind.name, "settings": kind.settings, "partner": partner_key}
+                    {
+                        "group": slot.group,
+                        "edge": kind.name,
+                        "settings": kind.settings,
+                        "partner": partner_key,
+                    }
                 )
             if done.get(slot.slot_id) != slot.key:
                 out.append(slot)
@@ -409,9 +414,7 @@ class Engine:
         from hf_synth.coverage import find_near_duplicates
 
         stored = self.store.rows()
-        sids = sorted(
-            sid for sid in stored if sid in self.slots and self.slots[sid].edge_index == 0
-        )
+        sids = sorted(sid for sid in stored if sid in self.slots and self.slots[sid].edge_index == 0)
         texts = [str(stored[sid].get(self.text_field) or "") for sid in sids]
         if len(texts) < 2:
             return
@@ -421,6 +424,7 @@ class Engine:
         dup_rows = find_near_duplicates(emb, group_codes, self.recipe.dedup.near_threshold)
         victims = [sids[int(i)] for i in dup_rows]
         if victims:
-            self.store.discard(victims, f"near duplicate (cosine ≥ {threshold})", "regenerated_near_duplicates")
+            self.store.discard(
+                victims, f"near duplicate (cosine ≥ {threshold})", "regenerated_near_duplicates"
+            )
             bar.update(-len(victims))
-

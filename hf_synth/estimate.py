@@ -53,9 +53,14 @@ def _count_with_api(recipe: Recipe, samples: list[str]) -> list[int] | None:
                 out = []
                 for i, prompt in enumerate(samples):
                     req = GenerationRequest(
-                        key=f"estimate-{i}", slot_ids=(i,), system=recipe.system, prompt=prompt,
-                        n_items=recipe.backend.items_per_request, fields=dict(recipe.fields),
-                        max_tokens=recipe.backend.max_tokens, temperature=recipe.backend.temperature,
+                        key=f"estimate-{i}",
+                        slot_ids=(i,),
+                        system=recipe.system,
+                        prompt=prompt,
+                        n_items=recipe.backend.items_per_request,
+                        fields=dict(recipe.fields),
+                        max_tokens=recipe.backend.max_tokens,
+                        temperature=recipe.backend.temperature,
                     )
                     out.append(int(await backend.count_tokens(req)))
                 return out
@@ -64,7 +69,9 @@ def _count_with_api(recipe: Recipe, samples: list[str]) -> list[int] | None:
 
         return asyncio.run(count())
     except Exception as exc:  # the estimate must still print offline
-        log.warning("count_tokens endpoint not usable (%s): using the character heuristic", type(exc).__name__)
+        log.warning(
+            "count_tokens endpoint not usable (%s): using the character heuristic", type(exc).__name__
+        )
         return None
 
 
@@ -89,7 +96,8 @@ def estimate_run(recipe: Recipe, plan: Plan) -> dict[str, Any]:
         input_tokens = int(per_request_in * requests)
     else:
         input_tokens = sum(
-            math.ceil(n / k) * (estimate_tokens(prompts[c]) + schema_tokens + system_tokens + TOOL_OVERHEAD_TOKENS)
+            math.ceil(n / k)
+            * (estimate_tokens(prompts[c]) + schema_tokens + system_tokens + TOOL_OVERHEAD_TOKENS)
             for c, n in combos.items()
         )
     max_out = requests * recipe.backend.max_tokens

@@ -115,7 +115,9 @@ def write_data_files(dd: datasets.DatasetDict, folder: Path) -> dict[str, dict[s
 
 def data_bytes(folder: Path, files: dict[str, dict[str, list[str]]]) -> dict[str, int]:
     """Split → bytes of its parquet files in the default config."""
-    return {split: sum((folder / p).stat().st_size for p in paths) for split, paths in files["default"].items()}
+    return {
+        split: sum((folder / p).stat().st_size for p in paths) for split, paths in files["default"].items()
+    }
 
 
 def read_split_tables(folder: Path, files: dict[str, dict[str, list[str]]], config: str = "default") -> dict:

@@ -137,7 +137,11 @@ def build_report(
             "splits": dict(recipe.splits),
             "prompt": recipe.prompt,
             "system": recipe.system,
-            "backend": {**recipe.backend.model_dump(mode="json"), "name": stats.backend, "model": stats.model},
+            "backend": {
+                **recipe.backend.model_dump(mode="json"),
+                "name": stats.backend,
+                "model": stats.model,
+            },
             "edge_cases": recipe.edge_cases.model_dump(mode="json") if recipe.edge_cases else None,
         },
         "plan": {
@@ -274,7 +278,9 @@ def summary(folder: Path, report: dict[str, Any]) -> str:
     lines = [
         f"rows        {gen['rows']} in {len(targets['strata'])} strata, splits "
         + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
-        f"edge cases  {edge_total} (" + ", ".join(f"{k}={v}" for k, v in targets.get("edge_cases", {}).items()) + ")",
+        f"edge cases  {edge_total} ("
+        + ", ".join(f"{k}={v}" for k, v in targets.get("edge_cases", {}).items())
+        + ")",
         f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}",
         f"coverage    {cov['coverage']:.3f} of the reference (kNN recall {cov['knn']['recall']:.3f})"
         if cov
@@ -282,7 +288,8 @@ def summary(folder: Path, report: dict[str, Any]) -> str:
     ]
     if fid:
         accs = ", ".join(
-            f"{d}={v['accuracy']:.2f} (chance {v['chance']:.2f})" for d, v in fid.get("dimensions", fid).items()
+            f"{d}={v['accuracy']:.2f} (chance {v['chance']:.2f})"
+            for d, v in fid.get("dimensions", fid).items()
             if isinstance(v, dict) and "accuracy" in v
         )
         lines.append(f"fidelity    {accs}")
@@ -297,4 +304,3 @@ def summary(folder: Path, report: dict[str, Any]) -> str:
         f"output      {folder.resolve()}  (load: datasets.load_dataset({str(folder)!r}))",
     ]
     return "\n".join(lines)
-

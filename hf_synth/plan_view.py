@@ -6,7 +6,9 @@ from typing import Any
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -16,9 +18,13 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def format_plan(table: dict[str, Any], max_cells: int = 60) -> str:
     """Cells with their split counts, each dimension's marginal, splits, edge kinds, notes and estimate."""
     splits = table["split_names"]
-    parts = [f"{table['total']} rows in {table['n_strata']} strata (by {', '.join(table['strata_by'])}), "
-             f"seed {table['seed']}"]
-    rows = [[c["stratum"], c["n"], *(c["splits"].get(s, 0) for s in splits)] for c in table["cells"][:max_cells]]
+    parts = [
+        f"{table['total']} rows in {table['n_strata']} strata (by {', '.join(table['strata_by'])}), "
+        f"seed {table['seed']}"
+    ]
+    rows = [
+        [c["stratum"], c["n"], *(c["splits"].get(s, 0) for s in splits)] for c in table["cells"][:max_cells]
+    ]
     parts.append(_table(["stratum", "rows", *splits], rows))
     if len(table["cells"]) > max_cells:
         parts.append(f"... {len(table['cells']) - max_cells} more strata (use --json for all)")
@@ -33,9 +39,14 @@ def format_plan(table: dict[str, Any], max_cells: int = 60) -> str:
     est = table.get("estimate")
     if est:
         cost = est["cost_usd_expected"]
-        cost_s = "unknown model price" if cost is None else (
-            f"${cost:,.2f} expected, ${est['cost_usd_max']:,.2f} at most, "
-            f"${est['cost_usd_batch_expected']:,.2f} with --batch")
+        cost_s = (
+            "unknown model price"
+            if cost is None
+            else (
+                f"${cost:,.2f} expected, ${est['cost_usd_max']:,.2f} at most, "
+                f"${est['cost_usd_batch_expected']:,.2f} with --batch"
+            )
+        )
         parts.append(
             f"estimate ({est['model']}, {est['method']}): {est['requests']} requests, "
             f"{est['input_tokens']:,} input tokens, ~{est['output_tokens_expected']:,} output tokens "

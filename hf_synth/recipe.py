@@ -237,7 +237,9 @@ def _check_semantics(recipe: Recipe) -> list[str]:
         if isinstance(spec, dict):
             for v, w in spec.items():
                 if not w > 0:
-                    problems.append(f"dimensions.{name}.{value_str(v)}: expected a positive weight, got {w:g}")
+                    problems.append(
+                        f"dimensions.{name}.{value_str(v)}: expected a positive weight, got {w:g}"
+                    )
     if recipe.text_field is not None:
         field = recipe.fields.get(recipe.text_field)
         if field is None:
@@ -298,7 +300,9 @@ def _check_strata(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
     if not problems and recipe.size is not None:
         total = sum(_cell_counts(strata, values).values())
         if total != recipe.size:
-            problems.append(f"size: {recipe.size} disagrees with the sum of strata.counts ({total}); drop one")
+            problems.append(
+                f"size: {recipe.size} disagrees with the sum of strata.counts ({total}); drop one"
+            )
     return problems
 
 
@@ -358,7 +362,9 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
 def parse_recipe(data: Any, source: str | None = None) -> Recipe:
     """Validate already-parsed YAML data; raises `RecipeError` listing every problem with its key path."""
     if not isinstance(data, dict):
-        raise RecipeError([f"(top level): expected a mapping of recipe keys, got {type(data).__name__}"], source)
+        raise RecipeError(
+            [f"(top level): expected a mapping of recipe keys, got {type(data).__name__}"], source
+        )
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:

@@ -112,7 +112,9 @@ class RunStore:
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
             marks = ",".join("?" * len(chunk))
-            for sid, row in self._db.execute(f"SELECT slot_id, row FROM slots WHERE slot_id IN ({marks})", chunk):
+            for sid, row in self._db.execute(
+                f"SELECT slot_id, row FROM slots WHERE slot_id IN ({marks})", chunk
+            ):
                 out[sid] = json.loads(row)
         return out
 
@@ -130,7 +132,10 @@ class RunStore:
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?)",
-                [(sid, key, json.dumps(row, ensure_ascii=False), att, now) for sid, key, row, att in finished],
+                [
+                    (sid, key, json.dumps(row, ensure_ascii=False), att, now)
+                    for sid, key, row, att in finished
+                ],
             )
             db.executemany(
                 "INSERT INTO failures (slot_id, request_key, error, at) VALUES (?, ?, ?, ?)",
@@ -194,7 +199,8 @@ class RunStore:
     def add_counter(self, name: str, n: int) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?", (name, n, n)
+                "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                (name, n, n),
             )
 
     def counters(self) -> dict[str, int]:

@@ -44,9 +44,17 @@ def _coerce(name: str, spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     if value is None:
         return None, None if spec.optional else f"{name}: is null but the field is not optional"
     if spec.type == "string":
-        return (value, None) if isinstance(value, str) else (None, f"{name}: expected a string, got {value!r:.60}")
+        return (
+            (value, None)
+            if isinstance(value, str)
+            else (None, f"{name}: expected a string, got {value!r:.60}")
+        )
     if spec.type == "boolean":
-        return (value, None) if isinstance(value, bool) else (None, f"{name}: expected true/false, got {value!r:.60}")
+        return (
+            (value, None)
+            if isinstance(value, bool)
+            else (None, f"{name}: expected true/false, got {value!r:.60}")
+        )
     if spec.type == "enum":
         allowed = list(spec.values or [])
         if value in allowed:

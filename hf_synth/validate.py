@@ -112,7 +112,9 @@ def validate_folder(folder: str | Path) -> dict[str, Any]:
         got = real["strata_splits"].get(stratum, Counter())
         for split, n in per_split.items():
             if got.get(split, 0) != n:
-                strata_splits_fail.append({"cell": f"{stratum} / {split}", "target": n, "realised": got.get(split, 0)})
+                strata_splits_fail.append(
+                    {"cell": f"{stratum} / {split}", "target": n, "realised": got.get(split, 0)}
+                )
     failures += [{"level": "strata_splits", **f} for f in strata_splits_fail]
     ids = real["slot_ids"]
     dup_ids = [sid for sid, n in Counter(ids).items() if n > 1]
