@@ -37,7 +37,7 @@ def _plan_cmd(args: argparse.Namespace) -> int:
 
 
 def _generate_cmd(args: argparse.Namespace) -> int:
-    from hf_synth.engine import IncompleteRunError
+    from hf_synth.engine import BudgetExceededError, IncompleteRunError
     from hf_synth.pipeline import RunOptions, generate, summary
 
     recipe = load_recipe(args.recipe)
@@ -48,11 +48,13 @@ def _generate_cmd(args: argparse.Namespace) -> int:
         limit=args.limit,
         progress=not args.no_progress,
         quality=not args.no_quality,
+        batch=True if args.batch else None,
+        budget_usd=args.budget,
     )
     out = Path(args.out)
     try:
         generate(recipe, out, options)
-    except IncompleteRunError as exc:
+    except (IncompleteRunError, BudgetExceededError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", help="model name (anthropic) or local model folder / GGUF path")
     g.add_argument("--limit", type=int, help="scale the plan down to N rows, keeping every guarantee")
     g.add_argument("--concurrency", type=int, help="requests in flight")
+    g.add_argument("--batch", action="store_true", help="send requests through the Message Batches API (50%% off)")
+    g.add_argument("--budget", type=float, metavar="USD", help="stop cleanly before spending more than USD")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument(
         "--no-quality", action="store_true", help="skip coverage, label fidelity and near-dup control"

@@ -73,6 +73,17 @@ class GenerationStats:
     model: str = ""
 
 
+class BudgetExceededError(RuntimeError):
+    """The next requests would spend more than the budget; finished work stays resumable."""
+
+    def __init__(self, budget: float, spent: float, pending: int) -> None:
+        self.budget, self.spent, self.pending = budget, spent, pending
+        super().__init__(
+            f"budget ${budget:.2f} reached (spent ${spent:.4f} including failed requests); {pending} rows "
+            "not generated. Re-run with a larger --budget to resume."
+        )
+
+
 class IncompleteRunError(RuntimeError):
     """Quotas could not be met within the attempts; finished work stays in the run store."""
 
@@ -103,6 +114,7 @@ class Engine:
         *,
         progress: bool = True,
         embed: Callable[[list[str]], np.ndarray] | None = None,
+        budget_usd: float | None = None,
     ) -> None:
         self.recipe = recipe
         self.plan = plan
@@ -122,6 +134,11 @@ class Engine:
         self.stats = GenerationStats(backend=backend.name, model=backend.model, planned=len(self.slots))
         self._feedback: dict[str, str] = {}
         self._last_error: dict[int, str] = {}
+        self.budget_usd = budget_usd
+        self._spent_before = store.usage().cost_usd
+        self._reserved = 0.0
+        self._budget_hit = False
+        self._use_batch = bool(getattr(backend, "batch", False)) and hasattr(backend, "generate_batch")
 
     # --- keys and prompts -------------------------------------------------------------------------
 
@@ -268,7 +285,7 @@ class Engine:
                 # Rows with a partner wait until the partner row exists: their prompt quotes it.
                 done = self.store.finished_keys()
                 ready = [s for s in pending if s.partner < 0 or s.partner in done]
-                if not ready:
+                if not ready or self._budget_hit:
                     break
                 await self._round(ready, bar)
                 self._near_duplicate_pass(bar)
@@ -282,6 +299,8 @@ class Engine:
             self.stats.regenerated_duplicates = counters.get("regenerated_duplicates", 0)
             self.stats.regenerated_near_duplicates = counters.get("regenerated_near_duplicates", 0)
         pending = self.pending()
+        if pending and self._budget_hit:
+            raise BudgetExceededError(self.budget_usd or 0.0, self._spent(), len(pending))
         if pending:
             short: dict[str, int] = defaultdict(int)
             for slot in pending:
@@ -304,16 +323,27 @@ class Engine:
             by_key = {key: [s for s in group if s.slot_id not in local_ids] for key, group in by_key.items()}
         chunks = [group[i : i + k] for group in by_key.values() for i in range(0, len(group), k)]
         seen = self._seen_texts()
+        if self._use_batch:
+            # Only the first round goes through batches: its failures are refilled online, where a
+            # retry takes seconds rather than another batch turnaround.
+            self._use_batch = False
+            await self._batch_round(chunks, rows, seen, bar)
+            return
         sem = asyncio.Semaphore(max(1, self.backend.max_concurrency))
 
         async def one(chunk: list[Slot]) -> None:
             async with sem:
                 request = self._request_for(chunk, rows)
+                reserve = self._reserve(request)
+                if reserve is None:
+                    return
                 try:
                     result: GenerationResult = await self.backend.generate(request)
                 except RetryableBackendError as exc:
                     self._fail(chunk, f"request failed: {exc}", Usage())
                     return
+                finally:
+                    self._reserved -= reserve
                 self._take(chunk, result, rows, seen, bar)
 
         tasks = [asyncio.create_task(one(c)) for c in chunks]
@@ -324,6 +354,48 @@ class Engine:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+    async def _batch_round(
+        self, chunks: list[list[Slot]], rows: dict[int, dict[str, Any]], seen: dict[str, int], bar: tqdm
+    ) -> None:
+        """Send a round through the Message Batches API; batch ids live in the run store (resumable)."""
+        requests, by_request = [], {}
+        for chunk in chunks:
+            request = self._request_for(chunk, rows)
+            if self._reserve(request) is None:
+                break
+            requests.append(request)
+            by_request[(request.key, request.slot_ids)] = chunk
+        async for request, outcome in self.backend.generate_batch(requests, self.store):
+            chunk = by_request.get((request.key, request.slot_ids))
+            if chunk is None:
+                continue
+            if isinstance(outcome, Exception):
+                self._fail(chunk, f"batch request failed: {outcome}", Usage())
+            else:
+                self._take(chunk, outcome, rows, seen, bar)
+        self._reserved = 0.0
+
+    def _spent(self) -> float:
+        """Dollars spent on this folder so far, failed requests of this run included."""
+        run_usage = getattr(self.backend, "total_usage", None) or self.stats.usage
+        return self._spent_before + run_usage.cost_usd
+
+    def _reserve(self, request: GenerationRequest) -> float | None:
+        """Reserve the worst-case cost of a request against the budget; None when it would exceed it."""
+        if self.budget_usd is None:
+            return 0.0
+        from hf_synth.pricing import cost_usd, estimate_tokens
+
+        tokens_in = estimate_tokens((request.system or "") + request.prompt) + 350
+        worst = cost_usd(self.backend.model, Usage(1, tokens_in, request.max_tokens)) or 0.0
+        if self._use_batch:
+            worst *= 0.5
+        if self._spent() + self._reserved + worst > self.budget_usd:
+            self._budget_hit = True
+            return None
+        self._reserved += worst
+        return worst
 
     def _fill_locally(self, slots: list[Slot], rows: dict[int, dict[str, Any]], bar: tqdm) -> None:
         finished, failed = [], []

@@ -10,6 +10,7 @@ import os
 from collections import Counter
 from typing import Any
 
+from hf_synth.backends.anthropic_backend import DEFAULT_MODEL
 from hf_synth.backends.base import Usage
 from hf_synth.plan import Plan
 from hf_synth.pricing import cost_usd, estimate_tokens
@@ -46,7 +47,7 @@ def _count_with_api(recipe: Recipe, samples: list[str]) -> list[int] | None:
         from hf_synth.backends.anthropic_backend import AnthropicBackend
         from hf_synth.backends.base import GenerationRequest
 
-        backend = AnthropicBackend(model=recipe.backend.model or "claude-sonnet-4-5", max_attempts=1)
+        backend = AnthropicBackend(model=recipe.backend.model or DEFAULT_MODEL, max_attempts=1)
 
         async def count() -> list[int]:
             try:
@@ -102,7 +103,7 @@ def estimate_run(recipe: Recipe, plan: Plan) -> dict[str, Any]:
         )
     max_out = requests * recipe.backend.max_tokens
     expected_out = int(max_out * EXPECTED_OUTPUT_SHARE)
-    model = recipe.backend.model or "claude-sonnet-4-5"
+    model = recipe.backend.model or DEFAULT_MODEL
     expected = cost_usd(model, Usage(requests, input_tokens, expected_out))
     upper = cost_usd(model, Usage(requests, input_tokens, max_out))
     batch = cost_usd(model, Usage(requests, input_tokens, expected_out), batch=True)

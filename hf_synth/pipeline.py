@@ -38,6 +38,8 @@ class RunOptions:
     limit: int | None = None
     progress: bool = True
     quality: bool = True  # coverage, label fidelity and near-duplicate control (loads the embedder)
+    batch: bool | None = None  # Message Batches API (anthropic); None keeps the recipe's setting
+    budget_usd: float | None = None  # stop cleanly before spending more than this (US dollars)
 
 
 def choose_backend_name(recipe: Recipe, requested: str | None) -> str:
@@ -62,7 +64,7 @@ def make_backend(recipe: Recipe, options: RunOptions, store: RunStore | None = N
     from hf_synth.backends.anthropic_backend import AnthropicBackend
 
     return AnthropicBackend(
-        model=options.model or cfg.model or "claude-sonnet-4-5",
+        model=options.model or cfg.model,
         max_tokens=cfg.max_tokens,
         temperature=cfg.temperature,
         concurrency=concurrency,
@@ -73,6 +75,9 @@ def make_backend(recipe: Recipe, options: RunOptions, store: RunStore | None = N
         input_tokens_per_minute=cfg.input_tokens_per_minute,
         output_tokens_per_minute=cfg.output_tokens_per_minute,
         prompt_caching=cfg.prompt_caching,
+        batch=cfg.batch if options.batch is None else options.batch,
+        batch_size=cfg.batch_size,
+        batch_poll_interval=cfg.batch_poll_interval,
     )
 
 
@@ -235,6 +240,7 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
             store,
             progress=options.progress,
             embed=embedder.encode if embedder is not None and recipe.dedup.near_threshold else None,
+            budget_usd=options.budget_usd,
         )
         stats = asyncio.run(_run(engine, backend))
         rows = store.rows()

@@ -89,6 +89,7 @@ class BackendConfig(_Strict):
     prompt_caching: bool = True
     batch: bool = False
     batch_size: int | None = Field(None, gt=0)
+    batch_poll_interval: float = Field(30.0, gt=0)
 
 
 class EdgeCasesConfig(_Strict):

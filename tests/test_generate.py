@@ -48,7 +48,7 @@ RECIPE = {
     "splits": {"train": 0.7, "test": 0.3},
     "prompt": "Write a {{ severity }} ticket about the {{ product }}."
               "{% if tone == 'angry' %} The customer is furious.{% else %} The customer is calm.{% endif %}",
-    "backend": {"name": "anthropic", "model": "claude-sonnet-4-5", "concurrency": 4, "max_attempts": 3},
+    "backend": {"name": "anthropic", "model": "claude-sonnet-4-6", "concurrency": 4, "max_attempts": 3},
     "edge_cases": {"share": 0.2, "kinds": {"empty_field": {"field": "subject"}, "exact_duplicate": {}}},
     "dedup": {"near_threshold": None},
     "max_rounds": 4,
