@@ -1,0 +1,490 @@
+"""How much of a real reference set a synthetic text set covers.
+
+Two families of measures on sentence embeddings (rows of shape (n, d)):
+
+1. k-NN precision / recall / density / coverage (Naeem, Oh, Uh, Choi & Yoo 2020, "Reliable Fidelity and
+   Diversity Metrics for Generative Models", ICML; precision/recall after Kynkäänniemi et al. 2019,
+   "Improved Precision and Recall Metric for Assessing Generative Models"). Coverage = share of reference
+   points whose k-NN ball (radius = distance to the k-th nearest OTHER reference point) holds at least
+   one synthetic point. Computed on equal-size seeded subsamples, resampled, mean and std reported.
+   Under identical distributions its expectation is exactly
+   1 − ∏_{i=1..k} (N−i)/(N+M−i) (`expected_knn_coverage`), ≈ 0.969 for k = 5 and N = M.
+2. Cluster coverage: k-means fitted on the REFERENCE only (regions of the reference, ~12 reference rows
+   each), synthetic points assigned to those regions; a region is filled when its synthetic share reaches at
+   least half of its reference share; figure = reference mass of filled regions. Its expectation for a
+   synthetic sample of the reference distribution is Σ_c p_c·P(Bin(M, p_c) ≥ p_c·M/2)
+   (`expected_cluster_coverage`).
+
+Headline `coverage` (0-1) = min(kNN coverage / its expectation, cluster coverage / its expectation), each
+ratio clipped to 1. Why:
+- Neither raw figure reads on an absolute scale: a perfect sample scores ≈ 0.97 on kNN coverage, and with
+  few synthetic rows per region even a perfect sample leaves regions under half-filled by chance. Dividing
+  by the exact expectation under "synthetic = a fresh sample of the reference" makes that case read ≈ 1.0 at
+  any size (30 rows included); clipping says that beating a fresh sample is not extra coverage.
+- The two are complementary. kNN coverage is local (neighbourhood scale) but lenient for missing modes whose
+  texts sit close to covered ones, which is common in sentence-embedding space (banking intents overlap).
+  The region figure sees missing modes in reference-mass units but is blind inside a region. Both estimate
+  "the share of the reference the synthetic set reaches, relative to a real sample"; the min requires a set
+  to pass both, and never double-counts one hole (a product would).
+- Deterministic given the seed. Unlike the legacy KS score (two independent clusterings whose sorted
+  cluster sizes are compared, so region identity is lost) it is high only when the same regions are filled.
+
+Nothing here builds an N×M distance matrix: every pairwise step works on row blocks (memory
+O(block × n)), and kNN subsamples are capped (`max_samples`, default 5,000 per side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import binom, ks_2samp
+from sklearn.cluster import KMeans
+
+from hf_synth.diversity import diversity_report, find_near_duplicates
+
+__all__ = [
+    "cluster_coverage",
+    "coverage_from_embeddings",
+    "coverage_report",
+    "default_n_clusters",
+    "expected_knn_coverage",
+    "find_near_duplicates",
+    "headline_coverage",
+    "knn_prdc",
+    "kth_neighbour_sq_dist",
+    "legacy_ks_score",
+]
+
+BLOCK_CELLS = 1 << 24  # float32 cells per distance block (64 MiB)
+LOW_POWER_ROWS = 100
+
+
+def _rows_per_block(n_cols: int) -> int:
+    return max(1, min(4096, BLOCK_CELLS // max(1, n_cols)))
+
+
+def _sq_dist(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (len(a), len(b)) via ‖a‖² + ‖b‖² − 2ab, clipped at 0."""
+    d = (a * a).sum(axis=1)[:, None] + b_sq[None, :] - 2.0 * (a @ b.T)
+    np.maximum(d, 0.0, out=d)
+    return d
+
+
+def _tolerance(x: np.ndarray) -> float:
+    # float32 dot products of length d carry ~√d·ε relative error; a tie inside this tolerance is a tie
+    # (so exact duplicates land inside each other's balls however the rounding falls).
+    return float(1e-5 * max(1.0, float(np.mean((x * x).sum(axis=1))) if len(x) else 1.0))
+
+
+def kth_neighbour_sq_dist(x: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance from each row to its k-th nearest OTHER row, blockwise.
+
+    Args:
+        x: (n, d) float. k: 1 ≤ k ≤ n − 1.
+    Returns:
+        (n,) float32. The row itself is excluded by index, not by distance, so an exact duplicate elsewhere
+        is a neighbour at distance 0 (the reference implementation's self-exclusion would drop it).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k={k} needs 1 ≤ k ≤ n−1 with n={n}")
+    x_sq = (x * x).sum(axis=1)
+    out = np.empty(n, dtype=np.float32)
+    step = _rows_per_block(n)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        d = _sq_dist(x[start:stop], x, x_sq)
+        d[np.arange(stop - start), np.arange(start, stop)] = np.inf
+        out[start:stop] = np.partition(d, k - 1, axis=1)[:, k - 1]
+    return out
+
+
+def _prdc_once(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[dict[str, float], np.ndarray]:
+    """One evaluation of Naeem et al.'s four metrics with inclusive (≤) ball membership.
+
+    Returns (metrics, covered (n_real,) bool: the real point's k-NN ball holds a fake point).
+    """
+    r_rad = kth_neighbour_sq_dist(real, k)
+    f_rad = kth_neighbour_sq_dist(fake, k)
+    tol = _tolerance(np.concatenate([real[:1000], fake[:1000]]))
+    f_sq = (fake * fake).sum(axis=1)
+    covered = np.zeros(len(real), dtype=bool)
+    recalled = np.zeros(len(real), dtype=bool)
+    balls_holding_fake = np.zeros(len(fake), dtype=np.int64)
+    step = _rows_per_block(len(fake))
+    for start in range(0, len(real), step):
+        stop = min(start + step, len(real))
+        d = _sq_dist(real[start:stop], fake, f_sq)  # (block of reals, all fakes)
+        inside_real_ball = d <= (r_rad[start:stop, None] + tol)
+        covered[start:stop] = inside_real_ball.any(axis=1)
+        balls_holding_fake += inside_real_ball.sum(axis=0)
+        recalled[start:stop] = (d <= (f_rad[None, :] + tol)).any(axis=1)
+    metrics = {
+        "precision": float(np.mean(balls_holding_fake > 0)),
+        "recall": float(np.mean(recalled)),
+        "density": float(balls_holding_fake.sum() / (k * len(fake))),
+        "coverage": float(np.mean(covered)),
+    }
+    return metrics, covered
+
+
+def expected_knn_coverage(n_real: int, n_fake: int, k: int) -> float:
+    """Expected kNN coverage when real and fake are i.i.d. from one continuous distribution.
+
+    For a real point, its N−1 other reals and the M fakes are exchangeable in distance order, and it is
+    covered unless its k nearest among them are all real: P = ∏_{i=1..k} (N−i)/(N+M−i).
+    Returns 1 − P (0-1). N = M, k = 5 → ≈ 0.969 for large N.
+    """
+    if n_real <= k:
+        raise ValueError(f"need n_real > k (got n_real={n_real}, k={k})")
+    p = 1.0
+    for i in range(1, k + 1):
+        p *= (n_real - i) / (n_real + n_fake - i)
+    return 1.0 - p
+
+
+def knn_prdc(
+    real: np.ndarray,
+    fake: np.ndarray,
+    k: int = 5,
+    *,
+    max_samples: int = 5_000,
+    n_resamples: int = 5,
+    seed: int = 0,
+    keep_points: bool = False,
+) -> dict:
+    """k-NN precision, recall, density and coverage (Naeem et al. 2020), on equal-size subsamples.
+
+    Args:
+        real: (N, d) reference embeddings. fake: (M, d) synthetic embeddings. k: neighbours (paper: 5).
+        max_samples: per-side subsample cap n = min(N, M, max_samples); both sides use n rows, because
+            all four metrics shift with the N:M ratio.
+        n_resamples: seeded subsample draws (1 when no side is subsampled); means reported.
+    Returns:
+        {"precision", "recall", "density", "coverage"} (means over resamples; density may exceed 1),
+        "std" {same keys}, "expected_coverage" (identical-distribution expectation at n vs n),
+        "coverage_normalised" (coverage / expected, clipped to 1), "n_per_side", "n_resamples", "k";
+        with keep_points, "points": per resample (real row indices (n,), covered flags (n,) bool) — not
+        JSON-able, for callers that combine point-level coverage with other criteria.
+    Cost: O(n_resamples · n² · d) time, O(block · n) memory.
+    """
+    real = np.asarray(real, dtype=np.float32)
+    fake = np.asarray(fake, dtype=np.float32)
+    n = min(len(real), len(fake), max_samples)
+    if n <= k:
+        raise ValueError(f"kNN metrics need more than k={k} rows per side (got {n})")
+    draws = n_resamples if max(len(real), len(fake)) > n else 1
+    rng = np.random.default_rng(seed)
+    runs, points = [], []
+    for _ in range(draws):
+        ri = rng.choice(len(real), n, replace=False) if len(real) > n else np.arange(n)
+        fi = rng.choice(len(fake), n, replace=False) if len(fake) > n else np.arange(n)
+        metrics, covered = _prdc_once(real[ri], fake[fi], k)
+        runs.append(metrics)
+        points.append((ri, covered))
+    keys = ("precision", "recall", "density", "coverage")
+    out: dict = {key: float(np.mean([r[key] for r in runs])) for key in keys}
+    out["std"] = {key: float(np.std([r[key] for r in runs], ddof=1)) if draws > 1 else 0.0 for key in keys}
+    expected = expected_knn_coverage(n, n, k)
+    out["expected_coverage"] = expected
+    out["coverage_normalised"] = min(1.0, out["coverage"] / expected)
+    out.update(n_per_side=int(n), n_resamples=int(draws), k=int(k))
+    if keep_points:
+        out["points"] = points
+    return out
+
+
+def default_n_clusters(n_reference: int) -> int:
+    """Regions of the reference: about 12 reference rows each, between 2 and 256.
+
+    Fine regions are needed to see missing intents (coarse k-means regions mix several topics, and a region
+    passes the half-share rule as soon as one of its topics is present); the identical-distribution
+    normalisation (`expected_cluster_coverage`) removes the small-sample bias fine regions bring. Depends on
+    the reference only, so figures of different synthetic sets against one reference compare.
+    """
+    return int(np.clip(round(n_reference / 12), 2, 256))
+
+
+def expected_cluster_coverage(ref_share: np.ndarray, n_synthetic: int, fill_ratio: float = 0.5) -> float:
+    """Expected cluster coverage when the M synthetic rows are drawn from the reference distribution.
+
+    Region c (reference share p_c) is filled when Binomial(M, p_c) ≥ fill_ratio·p_c·M, so the expectation is
+    Σ_c p_c · P(Bin(M, p_c) ≥ ⌈fill_ratio·p_c·M⌉). Treats the reference shares as exact. 0-1.
+    """
+    p = np.asarray(ref_share, dtype=np.float64)
+    need = np.ceil(fill_ratio * p * n_synthetic - 1e-9)
+    return float((p * binom(n_synthetic, p).sf(need - 1)).sum())
+
+
+def _nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (n,), squared distance to the assigned centroid (n,)), blockwise."""
+    c_sq = (centroids * centroids).sum(axis=1)
+    labels = np.empty(len(x), dtype=np.int64)
+    dist = np.empty(len(x), dtype=np.float32)
+    step = _rows_per_block(len(centroids))
+    for start in range(0, len(x), step):
+        d = _sq_dist(x[start : start + step], centroids, c_sq)
+        labels[start : start + step] = d.argmin(axis=1)
+        dist[start : start + step] = d.min(axis=1)
+    return labels, dist
+
+
+def fit_reference_regions(
+    ref_emb: np.ndarray, n_clusters: int, seed: int = 0, max_fit: int = 20_000
+) -> np.ndarray:
+    """k-means centroids (n_clusters, d) of the reference (fitted on ≤ max_fit seeded rows)."""
+    ref_emb = np.asarray(ref_emb, dtype=np.float32)
+    fit = ref_emb
+    if len(ref_emb) > max_fit:
+        fit = ref_emb[np.random.default_rng(seed).choice(len(ref_emb), max_fit, replace=False)]
+    # Several restarts are cheap on small references and steady the regions; large ones get one.
+    # float64 input: sklearn's float32 path upcasts distance chunks in k-means++ and runs ~4x slower.
+    km = KMeans(n_clusters=n_clusters, n_init=3 if len(fit) <= 10_000 else 1, random_state=seed)
+    km.fit(fit.astype(np.float64))
+    return km.cluster_centers_.astype(np.float32)
+
+
+def cluster_coverage(
+    ref_emb: np.ndarray,
+    syn_emb: np.ndarray,
+    ref_texts: Sequence[str],
+    n_clusters: int | None = None,
+    seed: int = 0,
+    *,
+    fill_ratio: float = 0.5,
+    n_examples: int = 5,
+) -> dict:
+    """Regional coverage: k-means on the reference only, synthetic rows assigned to its regions.
+
+    Args:
+        ref_emb: (N, d); syn_emb: (M, d); ref_texts: N reference texts (for examples).
+        n_clusters: regions; None → `default_n_clusters(N)`.
+        fill_ratio: a region is filled when synthetic share ≥ fill_ratio × reference share.
+        n_examples: reference texts listed per under-filled region, medoid first.
+    Returns:
+        "coverage": reference mass of filled regions (0-1); "expected_coverage": its expectation for a
+        synthetic set drawn from the reference distribution at this size (`expected_cluster_coverage`);
+        "coverage_normalised": coverage / expected, clipped to 1; "filled_regions", "n_clusters",
+        "fill_ratio";
+        "total_variation": ½ Σ |ref share − syn share| (0-1) over regions;
+        "under_filled": list, worst (largest share − synthetic_share) first, of {"cluster", "share",
+        "synthetic_share", "n_reference", "n_synthetic", "examples"}.
+    The medoid under squared Euclidean distance is exactly the member nearest the region's mean
+    (Σ_j ‖x_i − x_j‖² = n‖x_i − x̄‖² + const), so examples are ordered by distance to the member mean.
+    """
+    ref_emb = np.asarray(ref_emb, dtype=np.float32)
+    syn_emb = np.asarray(syn_emb, dtype=np.float32)
+    n_clusters = default_n_clusters(len(ref_emb)) if n_clusters is None else n_clusters
+    n_clusters = max(1, min(n_clusters, len(ref_emb)))
+    centroids = fit_reference_regions(ref_emb, n_clusters, seed)
+    ref_lab, _ = _nearest_centroid(ref_emb, centroids)
+    syn_lab, _ = _nearest_centroid(syn_emb, centroids)
+    ref_count = np.bincount(ref_lab, minlength=n_clusters)
+    syn_count = np.bincount(syn_lab, minlength=n_clusters)
+    ref_share = ref_count / max(1, len(ref_emb))
+    syn_share = syn_count / max(1, len(syn_emb))
+    filled = syn_share >= fill_ratio * ref_share
+    deficit = ref_share - syn_share
+    under = []
+    for c in np.argsort(-deficit, kind="stable"):
+        if filled[c] or ref_count[c] == 0:
+            continue
+        members = np.flatnonzero(ref_lab == c)
+        centre = ref_emb[members].mean(axis=0)
+        order = np.argsort(((ref_emb[members] - centre) ** 2).sum(axis=1), kind="stable")[:n_examples]
+        under.append(
+            {
+                "cluster": int(c),
+                "share": float(ref_share[c]),
+                "synthetic_share": float(syn_share[c]),
+                "n_reference": int(ref_count[c]),
+                "n_synthetic": int(syn_count[c]),
+                "examples": [ref_texts[i] for i in members[order]],
+            }
+        )
+    observed = float(ref_share[filled].sum())
+    expected = expected_cluster_coverage(ref_share, len(syn_emb), fill_ratio)
+    return {
+        "coverage": observed,
+        "expected_coverage": expected,
+        "coverage_normalised": min(1.0, observed / expected) if expected > 0 else 0.0,
+        "filled_regions": int(filled.sum()),
+        "n_clusters": int(n_clusters),
+        "fill_ratio": fill_ratio,
+        "total_variation": float(0.5 * np.abs(ref_share - syn_share).sum()),
+        "under_filled": under,
+    }
+
+
+def legacy_ks_score(syn_emb: np.ndarray, ref_emb: np.ndarray, seed: int = 0) -> dict:
+    """The background article's "coverage score", computed as it describes. NOT a coverage measure.
+
+    n_clusters = min(10, M // 50); KMeans fitted separately on synthetic and on reference; the two
+    cluster-size vectors (bincount) are compared with a two-sample Kolmogorov-Smirnov test; score =
+    1 − KS statistic. Statistically broken: the two clusterings' labels are unrelated, so it compares
+    the distribution of cluster SIZES only (any two sets with balanced clusters score 1, whatever they
+    contain), with ≤ 10 "samples" per side. Returns {"value" (None when M < 50), "n_clusters", "note"}.
+    """
+    n_clusters = min(10, len(syn_emb) // 50)
+    note = (
+        "legacy article score (1 - KS statistic between cluster-size vectors of two separate KMeans fits); "
+        "not a coverage measure: it ignores which regions the clusters are in"
+    )
+    if n_clusters < 1:
+        return {"value": None, "n_clusters": n_clusters, "is_coverage_measure": False, "note": note}
+    syn_lab = KMeans(n_clusters=n_clusters, random_state=seed).fit_predict(np.asarray(syn_emb, np.float64))
+    ref_lab = KMeans(n_clusters=n_clusters, random_state=seed).fit_predict(np.asarray(ref_emb, np.float64))
+    stat = ks_2samp(np.bincount(syn_lab, minlength=n_clusters), np.bincount(ref_lab, minlength=n_clusters))
+    return {
+        "value": float(1.0 - stat.statistic),
+        "n_clusters": int(n_clusters),
+        "is_coverage_measure": False,
+        "note": note,
+    }
+
+
+def headline_coverage(knn: dict | None, clusters: dict) -> float:
+    """min(kNN coverage normalised, cluster coverage normalised), each = observed / expectation for a
+    sample of the reference distribution at these sizes, clipped to 1. 0-1.
+
+    Falls back to the cluster figure when kNN metrics could not be computed (≤ k rows on a side).
+    """
+    if knn is None:
+        return float(clusters["coverage_normalised"])
+    return float(min(knn["coverage_normalised"], clusters["coverage_normalised"]))
+
+
+def coverage_from_embeddings(
+    syn_emb: np.ndarray,
+    ref_emb: np.ndarray,
+    syn_texts: Sequence[str],
+    ref_texts: Sequence[str],
+    *,
+    seed: int = 0,
+    k: int = 5,
+    n_clusters: int | None = None,
+    max_samples: int = 5_000,
+    n_resamples: int = 5,
+    n_examples: int = 5,
+    fill_ratio: float = 0.5,
+    near_duplicate_threshold: float = 0.95,
+    leakage_threshold: float = 0.95,
+) -> dict:
+    """Every coverage figure from precomputed embeddings (see `coverage_report` for the keys)."""
+    syn_emb = np.asarray(syn_emb, dtype=np.float32)
+    ref_emb = np.asarray(ref_emb, dtype=np.float32)
+    if len(syn_emb) != len(syn_texts) or len(ref_emb) != len(ref_texts):
+        raise ValueError("each embedding array needs one row per text")
+    if len(syn_emb) < 2 or len(ref_emb) < 2:
+        raise ValueError(
+            f"need at least 2 rows per side (synthetic {len(syn_emb)}, reference {len(ref_emb)})"
+        )
+    warnings: list[str] = []
+    m, n = len(syn_emb), len(ref_emb)
+    if m < LOW_POWER_ROWS:
+        warnings.append(
+            f"low statistical power: only {m} synthetic rows (< {LOW_POWER_ROWS}); "
+            "coverage figures are rough and regions look under-filled by chance"
+        )
+    if n < LOW_POWER_ROWS:
+        warnings.append(f"low statistical power: only {n} reference rows (< {LOW_POWER_ROWS})")
+    try:
+        knn = knn_prdc(ref_emb, syn_emb, k, max_samples=max_samples, n_resamples=n_resamples, seed=seed)
+    except ValueError as exc:
+        knn = None
+        warnings.append(f"kNN metrics skipped: {exc}")
+    clusters = cluster_coverage(
+        ref_emb, syn_emb, ref_texts, n_clusters, seed, fill_ratio=fill_ratio, n_examples=n_examples
+    )
+    if clusters["expected_coverage"] < 0.8:
+        warnings.append(
+            f"{m} synthetic rows for {clusters['n_clusters']} reference regions: "
+            "even a sample of the reference "
+            f"would fill only {clusters['expected_coverage']:.0%} of the reference mass; the region test has "
+            "low power (its figure is normalised by that expectation)"
+        )
+    diversity = diversity_report(
+        syn_texts,
+        syn_emb,
+        ref_texts,
+        ref_emb,
+        seed=seed,
+        near_duplicate_threshold=near_duplicate_threshold,
+        leakage_threshold=leakage_threshold,
+    )
+    if diversity["leakage"]["rate"] > 0:
+        warnings.append(
+            f"{diversity['leakage']['rate']:.1%} of checked synthetic rows are near-copies of "
+            "reference texts "
+            f"(cosine ≥ {leakage_threshold})"
+        )
+    return {
+        "coverage": headline_coverage(knn, clusters),
+        "coverage_definition": (
+            f"min of two ratios, each clipped to 1: kNN coverage (Naeem et al. 2020, k={k}) / its "
+            "expectation for two samples of one distribution; reference mass of k-means regions (fitted on "
+            f"the reference) whose synthetic share >= {fill_ratio:g} x reference share / its expectation for "
+            "a sample of the reference"
+        ),
+        "knn": knn,
+        "clusters": {key: value for key, value in clusters.items() if key != "under_filled"},
+        "uncovered": clusters["under_filled"],
+        "legacy_ks_score": legacy_ks_score(syn_emb, ref_emb, seed),
+        "diversity": diversity,
+        "sizes": {"synthetic": m, "reference": n, "dim": int(syn_emb.shape[1])},
+        "seed": seed,
+        "warnings": warnings,
+    }
+
+
+def coverage_report(
+    synthetic_texts: list[str],
+    reference_texts: list[str],
+    *,
+    embedder=None,
+    seed: int = 0,
+    k: int = 5,
+    n_clusters: int | None = None,
+    max_samples: int = 5_000,
+    n_resamples: int = 5,
+    n_examples: int = 5,
+    fill_ratio: float = 0.5,
+    near_duplicate_threshold: float = 0.95,
+    leakage_threshold: float = 0.95,
+) -> dict:
+    """Coverage of `reference_texts` by `synthetic_texts`, as a JSON-able dict.
+
+    Args:
+        synthetic_texts, reference_texts: ≥ 2 texts each (any length or script; empty strings allowed).
+        embedder: `hf_synth.embed.Embedder`; None → the bundled all-MiniLM-L6-v2 with the disk cache.
+        seed: seeds every subsample and k-means; same seed and inputs → same numbers.
+        k: neighbours for the kNN metrics (Naeem et al. use 5).
+    Returns keys: coverage (headline 0-1), coverage_definition, knn, clusters, uncovered (worst first:
+        share, synthetic_share, examples — reference texts verbatim, medoid first), legacy_ks_score,
+        diversity, sizes, model, seed, warnings.
+    """
+    if embedder is None:
+        from hf_synth.embed import Embedder
+
+        embedder = Embedder()
+    syn_texts = ["" if t is None else str(t) for t in synthetic_texts]
+    ref_texts = ["" if t is None else str(t) for t in reference_texts]
+    report = coverage_from_embeddings(
+        embedder.encode(syn_texts),
+        embedder.encode(ref_texts),
+        syn_texts,
+        ref_texts,
+        seed=seed,
+        k=k,
+        n_clusters=n_clusters,
+        max_samples=max_samples,
+        n_resamples=n_resamples,
+        n_examples=n_examples,
+        fill_ratio=fill_ratio,
+        near_duplicate_threshold=near_duplicate_threshold,
+        leakage_threshold=leakage_threshold,
+    )
+    report["model"] = getattr(embedder, "model_id", str(embedder))
+    return report

@@ -1,0 +1,145 @@
+"""`hf-synth coverage SYNTHETIC --reference REFERENCE`: how much of a real set a synthetic set covers.
+
+Registered by `add_subparser`; the handler returns an exit code (0 ok, 2 bad input).
+With --json, stdout holds exactly one JSON object; logs and progress bars go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from typing import Any
+
+
+def add_subparser(subparsers: Any) -> None:
+    """Register the `coverage` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "coverage",
+        help="measure how much of a real reference set a synthetic dataset covers",
+        description=(
+            "Each side is a generated folder (data/*.parquet + report.json), a Hub-style folder "
+            "(parquet/csv/jsonl files below it) or a .csv/.jsonl/.parquet file."
+        ),
+    )
+    p.add_argument("synthetic", help="synthetic dataset: folder or file")
+    p.add_argument("--reference", required=True, help="real reference dataset: folder or file")
+    p.add_argument(
+        "--text-column", default=None, help="text column of SYNTHETIC (default: report text_field, else text)"
+    )
+    p.add_argument(
+        "--reference-text-column", default=None, help="text column of REFERENCE (default: as above)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--seed", type=int, default=0, help="seed for subsamples and k-means (default 0)")
+    p.add_argument(
+        "--model", default=None, help="sentence-transformers name or path (default: all-MiniLM-L6-v2)"
+    )
+    p.add_argument("--k", type=int, default=5, help="neighbours for the kNN metrics (default 5)")
+    p.add_argument("--n-clusters", type=int, default=None, help="reference regions (default: N/12, 2-256)")
+    p.set_defaults(func=run)
+
+
+def _summary(report: dict) -> str:
+    knn, cl, div, sizes = report["knn"], report["clusters"], report["diversity"], report["sizes"]
+    lines = [
+        f"coverage: {report['coverage']:.3f}   (synthetic {sizes['synthetic']} rows, "
+        f"reference {sizes['reference']} rows, model {report['model']}, seed {report['seed']})",
+        f"  definition: {report['coverage_definition']}",
+    ]
+    if knn:
+        lines.append(
+            f"kNN (k={knn['k']}, {knn['n_per_side']} per side x {knn['n_resamples']}): "
+            f"precision {knn['precision']:.3f}  recall {knn['recall']:.3f}  density {knn['density']:.3f}  "
+            f"coverage {knn['coverage']:.3f} (a sample of the reference: {knn['expected_coverage']:.3f})"
+        )
+    lines.append(
+        f"regions: {cl['filled_regions']}/{cl['n_clusters']} filled, {cl['coverage']:.3f} of reference mass "
+        f"(a sample of the reference: {cl['expected_coverage']:.3f}); "
+        f"total variation {cl['total_variation']:.3f}"
+    )
+    syn, ref = div["synthetic"], div["reference"]
+    lines.append(
+        f"diversity on {div['n_rows_compared']} rows (synthetic | reference): vendi {syn['vendi']:.1f} | "
+        f"{ref['vendi']:.1f}, distinct-2 {syn['distinct_2']:.3f} | {ref['distinct_2']:.3f}, "
+        f"near-duplicates {syn['near_duplicate_rate']:.1%} | {ref['near_duplicate_rate']:.1%}, "
+        f"leakage {div['leakage']['rate']:.1%}"
+    )
+    legacy = report["legacy_ks_score"]
+    value = "n/a" if legacy["value"] is None else f"{legacy['value']:.3f}"
+    lines.append(f"legacy KS score: {value} (not a coverage measure)")
+    if report["uncovered"]:
+        lines.append("under-filled reference regions (worst first):")
+        for region in report["uncovered"][:10]:
+            lines.append(
+                f"  {region['share']:.1%} of reference, {region['synthetic_share']:.1%} of synthetic, e.g.:"
+            )
+            for text in region["examples"][:3]:
+                shown = text if len(text) <= 100 else text[:97] + "..."
+                lines.append(f"    - {shown!r}")
+    for warning in report["warnings"]:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load both sides, compute the report, print it. Returns the exit code."""
+    from hf_synth.coverage import coverage_report
+    from hf_synth.embed import Embedder
+    from hf_synth.textsource import load_texts
+
+    try:
+        # A column named for one side is the natural default for the other (two csv files, one schema).
+        syn = load_texts(
+            args.synthetic, args.text_column, fallback_columns=[args.reference_text_column or ""]
+        )
+        ref = load_texts(
+            args.reference, args.reference_text_column, fallback_columns=[args.text_column or ""]
+        )
+    except (OSError, ValueError) as exc:
+        print(f"hf-synth coverage: {exc}", file=sys.stderr)
+        return 2
+    if len(syn.texts) < 2 or len(ref.texts) < 2:
+        print(
+            f"hf-synth coverage: need at least 2 texts per side (synthetic {len(syn.texts)}, "
+            f"reference {len(ref.texts)})",
+            file=sys.stderr,
+        )
+        return 2
+    # Libraries sometimes print; in --json mode stdout must hold only the JSON object.
+    sink = sys.stderr if args.json else sys.stdout
+    with contextlib.redirect_stdout(sink):
+        report = coverage_report(
+            syn.texts,
+            ref.texts,
+            embedder=Embedder(args.model),
+            seed=args.seed,
+            k=args.k,
+            n_clusters=args.n_clusters,
+        )
+    for side, src in (("synthetic", syn), ("reference", ref)):
+        if src.n_null:
+            report["warnings"].append(f"{src.n_null} null texts skipped in the {side} column {src.column!r}")
+    report["sources"] = {
+        side: {"path": str(path), "kind": src.kind, "column": src.column, "files": len(src.files)}
+        for side, path, src in (("synthetic", args.synthetic, syn), ("reference", args.reference, ref))
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+    else:
+        print(_summary(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (`python -m hf_synth.coverage_cli ...`) until the lead wires cli.py."""
+    parser = argparse.ArgumentParser(prog="hf-synth")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_subparser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
