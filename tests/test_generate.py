@@ -253,3 +253,16 @@ def test_recipe_error_exit_code(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "hf_synth.cli", "plan", str(path)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "strata.counts.app.urgent: severity has no value urgent" in res.stderr
+
+
+def test_python_api(server: MessagesServer, tmp_path: Path) -> None:
+    import hf_synth
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    recipe = hf_synth.load_recipe(path)
+    plan = hf_synth.plan(recipe, limit=12)
+    assert len(plan) == 12 and callable(hf_synth.plan)
+    dd = hf_synth.generate(path, out=tmp_path / "api", limit=12, backend="anthropic", progress=False, quality=False)
+    assert sum(len(d) for d in dd.values()) == 12
+    assert callable(hf_synth.plan)
