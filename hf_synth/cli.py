@@ -37,7 +37,6 @@ def _plan_cmd(args: argparse.Namespace) -> int:
 
 
 def _generate_cmd(args: argparse.Namespace) -> int:
-    from hf_synth.engine import BudgetExceededError, IncompleteRunError
     from hf_synth.pipeline import RunOptions, generate, summary
 
     recipe = load_recipe(args.recipe)
@@ -52,11 +51,7 @@ def _generate_cmd(args: argparse.Namespace) -> int:
         budget_usd=args.budget,
     )
     out = Path(args.out)
-    try:
-        generate(recipe, out, options)
-    except (IncompleteRunError, BudgetExceededError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INCOMPLETE
+    generate(recipe, out, options)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     print(summary(out, report))
     return 0 if report["validation"]["ok"] else EXIT_VALIDATION
@@ -116,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", help="model name (anthropic) or local model folder / GGUF path")
     g.add_argument("--limit", type=int, help="scale the plan down to N rows, keeping every guarantee")
     g.add_argument("--concurrency", type=int, help="requests in flight")
-    g.add_argument("--batch", action="store_true", help="send requests through the Message Batches API (50%% off)")
+    g.add_argument("--batch", action="store_true", help="use the Message Batches API (50%% off)")
     g.add_argument("--budget", type=float, metavar="USD", help="stop cleanly before spending more than USD")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument(
@@ -154,11 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     # Third-party request logs would drown the progress bar.
     for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "huggingface_hub", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from hf_synth.engine import BudgetExceededError, IncompleteRunError
+
     try:
         return int(args.func(args) or 0)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (IncompleteRunError, BudgetExceededError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except KeyboardInterrupt:
         print("interrupted: finished rows are kept; re-run the same command to resume", file=sys.stderr)
         return 130

@@ -196,6 +196,125 @@ def knn_prdc(
     return out
 
 
+def _kth_cross_sq_dist(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance from each row of x to its k-th nearest row of y (1 ≤ k ≤ len(y)), blockwise. (len(x),)"""
+    y_sq = (y * y).sum(axis=1)
+    out = np.empty(len(x), dtype=np.float32)
+    step = _rows_per_block(len(y))
+    for start in range(0, len(x), step):
+        d = _sq_dist(x[start : start + step], y, y_sq)
+        out[start : start + step] = np.partition(d, k - 1, axis=1)[:, k - 1] if k < len(y) else d.max(axis=1)
+    return out
+
+
+def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
+    """Expected share of fake points with ANOTHER fake inside their k-th-nearest-real radius, i.i.d. case.
+
+    A fake point sees N reals and M − 1 other fakes, exchangeable in distance order; it misses unless its
+    first k neighbours are all real: 1 − ∏_{i=1..k} (N+1−i)/(N+M−i). 0-1.
+    """
+    if n_fake < 2 or not 1 <= k <= n_real:
+        raise ValueError(f"need n_fake ≥ 2 and 1 ≤ k ≤ n_real (got {n_fake}, {k}, {n_real})")
+    p = 1.0
+    for i in range(1, k + 1):
+        p *= (n_real + 1 - i) / (n_real + n_fake - i)
+    return 1.0 - p
+
+
+def support_k(n_real: int, n_fake: int, target: float = 0.5) -> int:
+    """Smallest k with `expected_self_hit(N, M, k)` ≥ target (capped at N − 1).
+
+    The neighbourhood of k reference points is then the one in which a synthetic point of an identical
+    distribution has even odds of meeting another synthetic point: N = M → k = 1; N = 1540, M = 620 → 3;
+    M = 30 → 37. Finer neighbourhoods separate nearby topics better, coarser ones are needed for power.
+    """
+    for k in range(1, n_real):
+        if expected_self_hit(n_real, n_fake, k) >= target:
+            return k
+    return max(1, n_real - 1)
+
+
+def _unique_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of x without exact repeats, in first-occurrence order."""
+    if len(x) == 0:
+        return x
+    view = np.ascontiguousarray(x).view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+    _, first = np.unique(view, return_index=True)
+    return x[np.sort(first)]
+
+
+def support_coverage(
+    real: np.ndarray,
+    fake: np.ndarray,
+    *,
+    k: int | None = None,
+    max_samples: int = 5_000,
+    n_resamples: int = 5,
+    seed: int = 0,
+) -> dict:
+    """Reference mass inside the synthetic set's support: the headline (see the module docstring).
+
+    For each REFERENCE point: hit when a synthetic point lies within its k-th-nearest-reference radius
+    (Naeem et al.'s coverage, at the reference's own resolution). For each SYNTHETIC point: hit when
+    another synthetic point lies within its k-th-nearest-reference radius. With r(x) the local odds
+    M·q(x) / (N·p(x)) and h(r) the hit probability at odds r (increasing), the two rates estimate E_p[h(r)]
+    and E_q[h(r)]; each is divided by its exact expectation for i.i.d. samples of one distribution
+    (`expected_knn_coverage`, `expected_self_hit`), and
+
+        coverage = (reference hit rate / its expectation) / (synthetic self-hit rate / its expectation).
+
+    q = p gives 1; q = p restricted to a region A of reference mass c gives c (r is raised by 1/c on A,
+    which the synthetic-side rate measures and divides out); any q ≠ p gives < 1 (E_q[h(r)] ≥ E_p[h(r)]
+    because r and h(r) are positively correlated under p). So a small or concentrated set is neither
+    rewarded (the concentration is divided out) nor penalised for its size (the expectations are at its size).
+
+    Args:
+        real: (N, d) reference; fake: (M, d) synthetic. Exact repeated rows are dropped on each side
+            (a copy covers nothing new). k: None → `support_k(N, M)`.
+        max_samples: per-side cap (sides are NOT equalised: the ratio works at any N:M, and the full
+            reference keeps the finest resolution); n_resamples seeded draws when a side is capped.
+    Returns:
+        {"coverage" (0-1), "k", "reference_hit_rate", "expected_reference_hit_rate",
+        "synthetic_self_hit_rate", "expected_self_hit_rate", "concentration" (self-hit rate / expectation;
+        1 for a sample of the reference, > 1 when the synthetic mass is piled on part of it),
+        "n_reference", "n_synthetic" (distinct rows used per draw), "n_resamples"}.
+    Cost: O(n_resamples · n² · d) time, O(block · n) memory.
+    """
+    real = _unique_rows(np.asarray(real, dtype=np.float32))
+    fake = _unique_rows(np.asarray(fake, dtype=np.float32))
+    n_r, n_f = min(len(real), max_samples), min(len(fake), max_samples)
+    if n_r < 2 or n_f < 2:
+        raise ValueError(f"support coverage needs ≥ 2 distinct rows per side (got {n_r}, {n_f})")
+    k = support_k(n_r, n_f) if k is None else int(k)
+    draws = n_resamples if len(real) > n_r or len(fake) > n_f else 1
+    rng = np.random.default_rng(seed)
+    hits_r, hits_f = [], []
+    for _ in range(draws):
+        r = real[np.sort(rng.choice(len(real), n_r, replace=False))] if len(real) > n_r else real
+        f = fake[np.sort(rng.choice(len(fake), n_f, replace=False))] if len(fake) > n_f else fake
+        tol = _tolerance(np.concatenate([r[:1000], f[:1000]]))
+        r_rad = kth_neighbour_sq_dist(r, k)  # k-th nearest other reference
+        hits_r.append(float(np.mean(_kth_cross_sq_dist(r, f, 1) <= r_rad + tol)))
+        f_rad = _kth_cross_sq_dist(f, r, k)  # k-th nearest reference of each synthetic point
+        hits_f.append(float(np.mean(kth_neighbour_sq_dist(f, 1) <= f_rad + tol)))
+    e_r, e_f = expected_knn_coverage(n_r, n_f, k), expected_self_hit(n_r, n_f, k)
+    hit_r, hit_f = float(np.mean(hits_r)), float(np.mean(hits_f))
+    concentration = hit_f / e_f
+    value = (hit_r / e_r) / concentration if concentration > 0 else 0.0
+    return {
+        "coverage": float(np.clip(value, 0.0, 1.0)),
+        "k": int(k),
+        "reference_hit_rate": hit_r,
+        "expected_reference_hit_rate": e_r,
+        "synthetic_self_hit_rate": hit_f,
+        "expected_self_hit_rate": e_f,
+        "concentration": float(concentration),
+        "n_reference": int(n_r),
+        "n_synthetic": int(n_f),
+        "n_resamples": int(draws),
+    }
+
+
 def default_n_clusters(n_reference: int) -> int:
     """Regions of the reference: about 12 reference rows each, between 2 and 256.
 
