@@ -207,6 +207,11 @@ class Engine:
             min_words = kind.settings.get("min_words") if kind.name == "very_long" else None
             if min_words:
                 max_tokens = max(max_tokens, int(min_words * 1.6 * len(slots)) + 256)
+            if kind.name == "very_short" and self.backend.name == "local":
+                # Small local models ignore length instructions; a hard budget (split over the string
+                # fields by the backend) makes the row short. Claude needs room for the tool call.
+                strings = sum(1 for f in self.fields.values() if f.type == "string")
+                max_tokens = min(max_tokens, 10 * max(1, strings))
         return GenerationRequest(
             key=first.key,
             slot_ids=tuple(s.slot_id for s in slots),

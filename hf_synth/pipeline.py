@@ -203,7 +203,7 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
 
         from hf_synth.recipe import resolve_data_path
 
-        ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column)
+        ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
         if recipe.reference.max_rows:
             ref = ref[: recipe.reference.max_rows]
         report["coverage"] = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
@@ -294,11 +294,11 @@ def summary(folder: Path, report: dict[str, Any]) -> str:
     ]
     if fid:
         accs = ", ".join(
-            f"{d}={v['accuracy']:.2f} (chance {v['chance']:.2f})"
-            for d, v in fid.get("dimensions", fid).items()
-            if isinstance(v, dict) and "accuracy" in v
+            f"{d}={v['accuracy']:.2f} (chance {v['majority_share']:.2f})"
+            for d, v in fid.items()
+            if isinstance(v, dict) and v.get("accuracy") is not None
         )
-        lines.append(f"fidelity    {accs}")
+        lines.append(f"fidelity    label accuracy from text: {accs}")
     lines += [
         f"requests    {gen['requests']} total ({gen['requests_this_run']} this run, "
         f"{gen['resumed_rows']} rows resumed), {gen['failed_attempts']} failed attempts, "
