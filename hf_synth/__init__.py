@@ -1,9 +1,9 @@
 """hf-synth: stratified synthetic text datasets for the Hugging Face ecosystem.
 
-    import hf_synth
-    recipe = hf_synth.load_recipe("dataset_scripts/product_reviews.yaml")
-    plan = hf_synth.plan(recipe, limit=60)          # exact quotas, no LLM call
-    dd = hf_synth.generate(recipe, out="out/reviews", limit=60)   # datasets.DatasetDict
+import hf_synth
+recipe = hf_synth.load_recipe("dataset_scripts/product_reviews.yaml")
+plan = hf_synth.plan(recipe, limit=60)          # exact quotas, no LLM call
+dd = hf_synth.generate(recipe, out="out/reviews", limit=60)   # datasets.DatasetDict
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["__version__", "generate", "load_recipe", "plan"]
 
 # The submodule `hf_synth.plan` is loaded before the function `plan` below is defined: loading a submodule
 # sets the package attribute, and it must not later replace the function.
-import hf_synth.plan as _plan_module  # noqa: E402
+import hf_synth.plan as _plan_module
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -152,7 +152,7 @@ class Engine:
             sid = int(plan.slot_id[i])
             codes = tuple(int(c[i]) for c in code_cols)
             group = groups.get(codes)
-            values = {d.name: d.values[c] for d, c in zip(dims, codes)}
+            values = {d.name: d.values[c] for d, c in zip(dims, codes, strict=True)}
             if group is None:
                 system = self._system_t.render(**values, n_items=1) if self._system_t else None
                 prompt = self._prompt_t.render(**values, n_items=1)

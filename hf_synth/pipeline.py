@@ -150,7 +150,7 @@ def build_report(
             "edge_cases": recipe.edge_cases.model_dump(mode="json") if recipe.edge_cases else None,
         },
         "plan": {
-            "total": int(len(plan.slot_id)),
+            "total": len(plan.slot_id),
             "limit": None,
             "targets": plan.targets,
             "notes": list(plan.notes),
@@ -199,9 +199,8 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
     if recipe.reference is not None:
         from hf_synth.coverage import coverage_report
-        from hf_synth.textsource import load_texts
-
         from hf_synth.recipe import resolve_data_path
+        from hf_synth.textsource import load_texts
 
         ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
         if recipe.reference.max_rows:

@@ -1,4 +1,4 @@
-"""`hf-synth release` (what `make push` runs): generate, validate, push and tag every recipe not yet tagged."""
+"""`hf-synth release` (what `make push` runs): generate, validate, push and tag each untagged recipe."""
 
 from __future__ import annotations
 

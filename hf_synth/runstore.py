@@ -190,7 +190,8 @@ class RunStore:
     def usage(self) -> Usage:
         """Total usage over every run of this folder (resumes included)."""
         row = self._db.execute(
-            "SELECT COALESCE(SUM(requests),0), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
+            "SELECT COALESCE(SUM(requests),0), COALESCE(SUM(input_tokens),0), "
+            "COALESCE(SUM(output_tokens),0), "
             "COALESCE(SUM(cache_read_tokens),0), COALESCE(SUM(cache_write_tokens),0), "
             "COALESCE(SUM(cost_usd),0) FROM usage"
         ).fetchone()

@@ -31,7 +31,7 @@ def field_json_schema(spec: FieldSpec) -> dict[str, Any]:
 
 
 def item_json_schema(fields: dict[str, FieldSpec]) -> dict[str, Any]:
-    """JSON schema of one item: an object with every recipe field, all required (nullable ones may be null)."""
+    """JSON schema of one item: an object with every recipe field, all required (nullable ones admit null)."""
     return {
         "type": "object",
         "properties": {name: field_json_schema(spec) for name, spec in fields.items()},

@@ -92,14 +92,22 @@ def test_several_items_per_request_with_short_answers(server: MessagesServer, tm
 def test_near_duplicates_within_a_stratum_are_regenerated(server: MessagesServer, tmp_path: Path) -> None:
     calls = itertools.count()
 
-    distinct = iter([
-        "How long does a transfer to Germany take?", "Why is there a fee on my statement?",
-        "I want to close my savings account.", "Can I change my PIN in the app?",
-        "My salary has not arrived this month.", "Is Apple Pay supported for business accounts?",
-        "Please increase my daily withdrawal limit.", "What exchange rate do you use for yen?",
-        "The app crashes when I open statements.", "Who do I call about a stolen phone?",
-        "Can my teenager get a debit card?", "I was charged twice for one coffee.",
-    ])
+    distinct = iter(
+        [
+            "How long does a transfer to Germany take?",
+            "Why is there a fee on my statement?",
+            "I want to close my savings account.",
+            "Can I change my PIN in the app?",
+            "My salary has not arrived this month.",
+            "Is Apple Pay supported for business accounts?",
+            "Please increase my daily withdrawal limit.",
+            "What exchange rate do you use for yen?",
+            "The app crashes when I open statements.",
+            "Who do I call about a stolen phone?",
+            "Can my teenager get a debit card?",
+            "I was charged twice for one coffee.",
+        ]
+    )
 
     def responder(body: dict) -> dict:
         out = default_responder(body)
@@ -111,8 +119,13 @@ def test_near_duplicates_within_a_stratum_are_regenerated(server: MessagesServer
         return out
 
     server.responder = responder
-    data = {**RECIPE, "strata": {"by": ["topic"]}, "dimensions": {"topic": ["cards"], "tone": ["calm", "angry"]},
-            "size": 8, "dedup": {"near_threshold": 0.95}}
+    data = {
+        **RECIPE,
+        "strata": {"by": ["topic"]},
+        "dimensions": {"topic": ["cards"], "tone": ["calm", "angry"]},
+        "size": 8,
+        "dedup": {"near_threshold": 0.95},
+    }
     dd = run(data, tmp_path / "n")
     report = json.loads((tmp_path / "n" / "report.json").read_text())
     assert report["generation"]["regenerated_near_duplicates"] >= 4
@@ -125,8 +138,13 @@ def test_plan_estimate_prints_requests_tokens_and_dollars(tmp_path: Path) -> Non
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump({**RECIPE, "size": 1000}))
     env = {"PATH": "/usr/bin:/bin"}
-    res = subprocess.run([sys.executable, "-m", "hf_synth.cli", "plan", str(path), "--estimate", "--json"],
-                         capture_output=True, text=True, env=env, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "hf_synth.cli", "plan", str(path), "--estimate", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     est = json.loads(res.stdout)["estimate"]
     assert est["requests"] == 1000 and est["rows"] == 1000
     assert est["input_tokens"] > 1000 * 20

@@ -42,12 +42,17 @@ RECIPE = {
         "severity": {"low": 1, "high": 1},
         "tone": {"angry": 1, "calm": 2},
     },
-    "strata": {"by": ["product", "severity"], "counts": {
-        "app": {"low": 5, "high": 4}, "web": {"low": 3, "high": 6}, "api": {"low": 4, "high": 2},
-    }},
+    "strata": {
+        "by": ["product", "severity"],
+        "counts": {
+            "app": {"low": 5, "high": 4},
+            "web": {"low": 3, "high": 6},
+            "api": {"low": 4, "high": 2},
+        },
+    },
     "splits": {"train": 0.7, "test": 0.3},
     "prompt": "Write a {{ severity }} ticket about the {{ product }}."
-              "{% if tone == 'angry' %} The customer is furious.{% else %} The customer is calm.{% endif %}",
+    "{% if tone == 'angry' %} The customer is furious.{% else %} The customer is calm.{% endif %}",
     "backend": {"name": "anthropic", "model": "claude-sonnet-4-6", "concurrency": 4, "max_attempts": 3},
     "edge_cases": {"share": 0.2, "kinds": {"empty_field": {"field": "subject"}, "exact_duplicate": {}}},
     "dedup": {"near_threshold": None},
@@ -87,7 +92,11 @@ def test_generate_writes_a_loadable_exact_dataset(server: MessagesServer, tmp_pa
     loaded = datasets.load_dataset(str(out))
     assert {s: len(ds) for s, ds in loaded.items()} == {s: len(ds) for s, ds in dd.items()}
     feats = loaded["train"].features
-    assert isinstance(feats["product"], datasets.ClassLabel) and feats["product"].names == ["app", "web", "api"]
+    assert isinstance(feats["product"], datasets.ClassLabel) and feats["product"].names == [
+        "app",
+        "web",
+        "api",
+    ]
     assert feats["severity"].names == ["low", "high"]
     assert feats["edge_case"].names == ["none", "empty_field", "exact_duplicate"]
     assert feats["priority"].dtype == "int64" and feats["slot_id"].dtype == "int64"
@@ -95,7 +104,14 @@ def test_generate_writes_a_loadable_exact_dataset(server: MessagesServer, tmp_pa
     rows = [r for ds in loaded.values() for r in ds]
     assert len({r["slot_id"] for r in rows}) == total
     strata = Counter(r["stratum"] for r in rows)
-    assert strata == {"app | low": 5, "app | high": 4, "web | low": 3, "web | high": 6, "api | low": 4, "api | high": 2}
+    assert strata == {
+        "app | low": 5,
+        "app | high": 4,
+        "web | low": 3,
+        "web | high": 6,
+        "api | low": 4,
+        "api | high": 2,
+    }
     # Edge rows: exact count (20% of 24), flagged, with the property they claim.
     edge = [r for r in rows if r["is_edge_case"]]
     assert len(edge) == round(0.2 * 24)
@@ -149,8 +165,12 @@ def test_prompt_change_invalidates_only_changed_slots(server: MessagesServer, tm
     # Angry rows changed prompt; exact duplicates of angry partners are re-copied without a request.
     assert angry_normal <= resent <= angry_normal + sum(1 for r in rows if r["is_edge_case"])
     assert resent < len(rows)
-    calm = {r["slot_id"]: r["body"] for ds in dd.values() for r in ds if tone[r["tone"]] == "calm"
-            and not r["is_edge_case"]}
+    calm = {
+        r["slot_id"]: r["body"]
+        for ds in dd.values()
+        for r in ds
+        if tone[r["tone"]] == "calm" and not r["is_edge_case"]
+    }
     calm2 = {r["slot_id"]: r["body"] for ds in dd2.values() for r in ds if r["slot_id"] in calm}
     assert calm == calm2
 
@@ -193,8 +213,19 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with MessagesServer(api_key=SECRET, latency=0.15) as srv:
         env = dict(os.environ, ANTHROPIC_API_KEY=SECRET, ANTHROPIC_BASE_URL=srv.url)
-        cmd = [sys.executable, "-m", "hf_synth.cli", "generate", str(path), "--out", str(out),
-               "--backend", "anthropic", "--no-progress", "--no-quality"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hf_synth.cli",
+            "generate",
+            str(path),
+            "--out",
+            str(out),
+            "--backend",
+            "anthropic",
+            "--no-progress",
+            "--no-quality",
+        ]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 60
         while _store_count(out) < 15 and time.time() < deadline and proc.poll() is None:
@@ -222,14 +253,17 @@ def test_validate_flags_a_tampered_folder(server: MessagesServer, tmp_path: Path
 
     out = tmp_path / "tickets"
     run(RECIPE, out)
-    ok = subprocess.run([sys.executable, "-m", "hf_synth.cli", "validate", str(out)], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "hf_synth.cli", "validate", str(out)], capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     victim = next((out / "data").glob("train-clean-*.parquet"))
     table = pq.read_table(victim)
     dropped = table.column("stratum")[0].as_py()
     pq.write_table(table.slice(1), victim)
-    bad = subprocess.run([sys.executable, "-m", "hf_synth.cli", "validate", str(out), "--json"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "hf_synth.cli", "validate", str(out), "--json"], capture_output=True, text=True
+    )
     assert bad.returncode == 1
     result = json.loads(bad.stdout)
     assert any(f.get("cell") == dropped and f["level"] == "strata" for f in result["failures"])
@@ -238,8 +272,12 @@ def test_validate_flags_a_tampered_folder(server: MessagesServer, tmp_path: Path
 def test_plan_cli_json_and_limit(tmp_path: Path) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(dict(RECIPE, strata={"by": ["product", "severity"]}, size=600)))
-    res = subprocess.run([sys.executable, "-m", "hf_synth.cli", "plan", str(path), "--json", "--limit", "60"],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "hf_synth.cli", "plan", str(path), "--json", "--limit", "60"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     table = json.loads(res.stdout)
     assert table["total"] == 60
     assert sum(c["n"] for c in table["cells"]) == 60
@@ -250,7 +288,9 @@ def test_recipe_error_exit_code(tmp_path: Path) -> None:
     path = tmp_path / "recipe.yaml"
     bad = dict(RECIPE, strata={"by": ["product", "severity"], "counts": {"app": {"low": 1, "urgent": 2}}})
     path.write_text(yaml.safe_dump(bad))
-    res = subprocess.run([sys.executable, "-m", "hf_synth.cli", "plan", str(path)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "hf_synth.cli", "plan", str(path)], capture_output=True, text=True
+    )
     assert res.returncode == 2
     assert "strata.counts.app.urgent: severity has no value urgent" in res.stderr
 
@@ -263,6 +303,8 @@ def test_python_api(server: MessagesServer, tmp_path: Path) -> None:
     recipe = hf_synth.load_recipe(path)
     plan = hf_synth.plan(recipe, limit=12)
     assert len(plan) == 12 and callable(hf_synth.plan)
-    dd = hf_synth.generate(path, out=tmp_path / "api", limit=12, backend="anthropic", progress=False, quality=False)
+    dd = hf_synth.generate(
+        path, out=tmp_path / "api", limit=12, backend="anthropic", progress=False, quality=False
+    )
     assert sum(len(d) for d in dd.values()) == 12
     assert callable(hf_synth.plan)

@@ -26,9 +26,23 @@ def test_local_backend_generates_the_demo_plan(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     res = subprocess.run(
-        [sys.executable, "-m", "hf_synth.cli", "generate", str(path), "--out", str(out), "--limit", "6",
-         "--no-progress", "--no-quality"],
-        capture_output=True, text=True, timeout=900, env=env,
+        [
+            sys.executable,
+            "-m",
+            "hf_synth.cli",
+            "generate",
+            str(path),
+            "--out",
+            str(out),
+            "--limit",
+            "6",
+            "--no-progress",
+            "--no-quality",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     assert "using the embedded local model" in res.stderr  # no key: the documented fallback

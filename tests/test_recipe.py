@@ -18,7 +18,10 @@ BASE = {
     "fields": {"title": {"type": "string"}, "body": {"type": "string", "description": "the review"}},
     "text_field": "body",
     "dimensions": {"product": ["laptop", "monitor"], "rating": [1, 2, 3], "tone": {"angry": 2, "calm": 1}},
-    "strata": {"by": ["product", "rating"], "counts": {"laptop": {1: 2, 2: 3, 3: 1}, "monitor": {1: 1, 2: 1, 3: 1}}},
+    "strata": {
+        "by": ["product", "rating"],
+        "counts": {"laptop": {1: 2, 2: 3, 3: 1}, "monitor": {1: 1, 2: 1, 3: 1}},
+    },
     "splits": {"train": 0.8, "test": 0.2},
     "prompt": "Write a {{ rating }}-star review of a {{ product }} in a {{ tone }} tone.",
 }
@@ -77,12 +80,16 @@ def test_text_field_must_exist() -> None:
 
 def test_prompt_with_undefined_variable() -> None:
     problems = errors_of(with_("prompt", "Review of {{ prodcut }}"))
-    assert len(problems) == 1 and problems[0].startswith("prompt: template error") and "prodcut" in problems[0]
+    assert (
+        len(problems) == 1 and problems[0].startswith("prompt: template error") and "prodcut" in problems[0]
+    )
 
 
 def test_negative_count_and_weight() -> None:
-    assert any(p.startswith("strata.counts.laptop.1: expected a non-negative integer") for p in
-               errors_of(with_("strata.counts.laptop", {1: -2, 2: 3, 3: 1})))
+    assert any(
+        p.startswith("strata.counts.laptop.1: expected a non-negative integer")
+        for p in errors_of(with_("strata.counts.laptop", {1: -2, 2: 3, 3: 1}))
+    )
     assert "dimensions.tone.calm: expected a positive weight, got 0" in errors_of(
         with_("dimensions.tone", {"angry": 2, "calm": 0})
     )
@@ -126,9 +133,9 @@ def test_edge_case_settings_are_checked() -> None:
     assert any(p.startswith("edge_cases.kinds.empty_field.field") for p in problems)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "dataset_scripts").glob("*.yaml")) + [
-    ROOT / "hf_synth" / "data" / "demo.yaml"
-])
+@pytest.mark.parametrize(
+    "path", [*sorted((ROOT / "dataset_scripts").glob("*.yaml")), ROOT / "hf_synth" / "data" / "demo.yaml"]
+)
 def test_shipped_recipes_load(path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.fingerprint() == load_recipe(path).fingerprint()
@@ -138,5 +145,7 @@ def test_shipped_recipes_load(path: Path) -> None:
 def test_product_reviews_has_the_articles_counts() -> None:
     recipe = load_recipe(ROOT / "dataset_scripts" / "product_reviews.yaml")
     counts = recipe.plan_spec().cell_counts
-    assert counts[("laptop", "4")] == 60 and counts[("headphones", "3")] == 60 and counts[("monitor", "1")] == 10
+    assert (
+        counts[("laptop", "4")] == 60 and counts[("headphones", "3")] == 60 and counts[("monitor", "1")] == 10
+    )
     assert sum(counts.values()) == 600

@@ -36,7 +36,10 @@ def release(recipes: Path, out: Path, hub: str, srv: MessagesServer, home: Path,
     env.update(ANTHROPIC_API_KEY=API_KEY, ANTHROPIC_BASE_URL=srv.url)
     return subprocess.run(
         [sys.executable, "-m", "hf_synth.cli", "release", str(recipes), "--out", str(out), *extra],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -71,7 +74,9 @@ def test_release_pushes_tags_and_skips_released_versions(tmp_path: Path) -> None
                   "edge_rows": sum(len(d) for d in edges.values()),
                   "names": ds["train"].features["topic"].names})
             """,
-            hub, HF_TOKEN, home,
+            hub,
+            HF_TOKEN,
+            home,
         )
         assert got["tags"] == ["v1.0.0"]
         assert got["rows"] == {"train": 12, "test": 4}

@@ -30,8 +30,14 @@ RECIPE = {
     "size": 30,
     "splits": {"train": 0.8, "test": 0.2},
     "prompt": "Write a {{ tone }} customer message about {{ topic }}.",
-    "backend": {"name": "anthropic", "model": "claude-sonnet-4-6", "concurrency": 4, "max_attempts": 3,
-                "batch_poll_interval": 0.2, "max_tokens": 200},
+    "backend": {
+        "name": "anthropic",
+        "model": "claude-sonnet-4-6",
+        "concurrency": 4,
+        "max_attempts": 3,
+        "batch_poll_interval": 0.2,
+        "max_tokens": 200,
+    },
     "dedup": {"near_threshold": None},
 }
 
@@ -90,8 +96,20 @@ def test_kill_during_batch_poll_resumes_without_resubmitting(tmp_path: Path) -> 
     out = tmp_path / "out"
     with MessagesServer(api_key=KEY, batch_delay=4.0) as srv:
         env = dict(os.environ, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=srv.url)
-        cmd = [sys.executable, "-m", "hf_synth.cli", "generate", str(path), "--out", str(out),
-               "--backend", "anthropic", "--batch", "--no-progress", "--no-quality"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hf_synth.cli",
+            "generate",
+            str(path),
+            "--out",
+            str(out),
+            "--backend",
+            "anthropic",
+            "--batch",
+            "--no-progress",
+            "--no-quality",
+        ]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while _open_batches(out) == 0 and time.time() < deadline:
