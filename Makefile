@@ -33,6 +33,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_plan.py
+	$(PY) benchmarks/bench_resume.py
+	$(PY) benchmarks/bench_engine_http.py
+	$(PY) benchmarks/bench_coverage.py
 
 push: $(STAMP)
 	$(VENV)/bin/hf-synth release dataset_scripts --out $(OUT)/release $(if $(DRY_RUN),--dry-run,)
