@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_plan.py
 	$(PY) benchmarks/bench_resume.py
 	$(PY) benchmarks/bench_engine_http.py
+	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_coverage.py
 
 push: $(STAMP)
