@@ -135,7 +135,7 @@ def kth_neighbour_sq_dist(x: np.ndarray, k: int) -> np.ndarray:
         stop = min(start + step, n)
         d = _sq_dist(x[start:stop], x, x_sq)
         d[np.arange(stop - start), np.arange(start, stop)] = np.inf
-        out[start:stop] = np.partition(d, k - 1, axis=1)[:, k - 1]
+        out[start:stop] = d.min(axis=1) if k == 1 else np.partition(d, k - 1, axis=1)[:, k - 1]
     return out
 
 
@@ -234,15 +234,22 @@ def knn_prdc(
     return out
 
 
-def _kth_cross_sq_dist(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
-    """Squared distance (len(x),) from each row of x to its k-th nearest row of y (1 ≤ k ≤ len(y))."""
+def _cross_nearest(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One blockwise pass over x-y distances, 1 ≤ k ≤ len(x).
+
+    Returns (squared distance from each x row to its nearest y row (len(x),), squared distance from each
+    y row to its k-th nearest x row (len(y),)).
+    """
     y_sq = (y * y).sum(axis=1)
-    out = np.empty(len(x), dtype=np.float32)
+    nearest = np.empty(len(x), dtype=np.float32)
+    best = np.full((0, len(y)), np.inf, dtype=np.float32)  # ≤ k smallest distances per y row so far
     step = _rows_per_block(len(y))
     for start in range(0, len(x), step):
         d = _sq_dist(x[start : start + step], y, y_sq)
-        out[start : start + step] = np.partition(d, k - 1, axis=1)[:, k - 1] if k < len(y) else d.max(axis=1)
-    return out
+        nearest[start : start + step] = d.min(axis=1)
+        both = np.concatenate([best, d])
+        best = both if len(both) <= k else np.partition(both, k - 1, axis=0)[:k]
+    return nearest, best.max(axis=0)
 
 
 def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
@@ -260,14 +267,14 @@ def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
 
 
 def support_k(n_real: int, n_fake: int, target: float = 0.5) -> int:
-    """Smallest k with `expected_self_hit(N, M, k)` ≥ target (capped at N − 1).
+    """Smallest k with `expected_self_hit(N, M, k)` ≥ target − 1/(N+M) (capped at N − 1).
 
     The neighbourhood of k reference points is then the one in which a synthetic point of an identical
     distribution has even odds of meeting another synthetic point: N = M → k = 1; N = 1540, M = 620 → 3;
     M = 30 → 37. Finer neighbourhoods separate nearby topics better, coarser ones are needed for power.
     """
     for k in range(1, n_real):
-        if expected_self_hit(n_real, n_fake, k) >= target:
+        if expected_self_hit(n_real, n_fake, k) >= target - 1.0 / (n_real + n_fake):
             return k
     return max(1, n_real - 1)
 
@@ -306,7 +313,7 @@ def support_coverage(
     *,
     k: int | None = None,
     max_samples: int = 5_000,
-    n_resamples: int = 5,
+    n_resamples: int = 3,
     seed: int = 0,
     near_duplicate_threshold: float | None = 0.95,
 ) -> dict:
@@ -366,8 +373,8 @@ def support_coverage(
         k = min(int(k), len(r) - 1)
         tol = _tolerance(np.concatenate([r[:1000], f[:1000]]))
         r_rad = kth_neighbour_sq_dist(r, k)  # k-th nearest other reference point
-        hit_r = float(np.mean(_kth_cross_sq_dist(r, f, 1) <= r_rad + tol))
-        f_rad = _kth_cross_sq_dist(f, r, k)  # k-th nearest reference point of each synthetic point
+        r_to_f, f_rad = _cross_nearest(r, f, k)  # nearest synthetic point; k-th nearest reference point
+        hit_r = float(np.mean(r_to_f <= r_rad + tol))
         hit_f = float(np.mean(kth_neighbour_sq_dist(f, 1) <= f_rad + tol))
         runs.append(
             (hit_r, expected_knn_coverage(len(r), len(f), k), hit_f, expected_self_hit(len(r), len(f), k))
@@ -599,7 +606,9 @@ def coverage_from_embeddings(
             ref_emb,
             syn_emb,
             max_samples=max_samples,
-            n_resamples=n_resamples,
+            # Draws differ only when a side exceeds max_samples, and each then averages max_samples rows
+            # of it (one draw's sd ≈ 0.01 on the 100k benchmark); 3 keep 100k×100k inside its budget.
+            n_resamples=min(n_resamples, 3),
             seed=seed,
             near_duplicate_threshold=near_duplicate_threshold,
         )
