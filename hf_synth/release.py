@@ -11,6 +11,10 @@ from pathlib import Path
 from hf_synth.recipe import Recipe, load_recipe
 
 
+class ReleaseError(RuntimeError):
+    """The release cannot be planned (the Hub cannot be read)."""
+
+
 @dataclass
 class ReleaseItem:
     """One recipe's release decision."""
@@ -46,6 +50,11 @@ def plan_releases(folder: Path, org: str | None = None) -> list[ReleaseItem]:
             tags = {t.name for t in api.list_repo_refs(repo_id, repo_type="dataset").tags}
         except RepositoryNotFoundError:
             tags = set()
+        except Exception as exc:  # unreachable Hub, bad token: no release decision can be made
+            raise ReleaseError(
+                f"cannot read the tags of {repo_id} on {api.endpoint}: {type(exc).__name__}: {exc}. "
+                "Check the network, HF_ENDPOINT and HF_TOKEN."
+            ) from None
         action = f"skip: {tag} is already released" if tag in tags else "release"
         items.append(ReleaseItem(path, recipe, repo_id, tag, action))
     return items
@@ -62,7 +71,11 @@ def run_release(
     from hf_synth.pipeline import RunOptions, generate
     from hf_synth.push import PushError, push_folder
 
-    items = plan_releases(folder, org)
+    try:
+        items = plan_releases(folder, org)
+    except ReleaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for item in items:
         print(f"{item.recipe_path.name}: {item.repo_id} {item.tag or '-'}: {item.action}")
     if dry_run:
