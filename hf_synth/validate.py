@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import chisquare
 
 from hf_synth.output import read_split_tables
-from hf_synth.recipe import load_recipe
+from hf_synth.recipe import FieldSpec
 from hf_synth.schema import validate_item
 
 
@@ -69,17 +69,16 @@ def realised_counts(folder: Path, report: dict[str, Any]) -> dict[str, Any]:
 
 def _field_failures(folder: Path, report: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows whose fields break their declared types (edge rows are exempt from ranges by design)."""
-    if not (folder / "recipe.yaml").exists():
-        return []
-    recipe = load_recipe(folder / "recipe.yaml")
+    # The field types come from the report (not by re-parsing recipe.yaml), so a folder validates on its own.
+    fields = {name: FieldSpec.model_validate(spec) for name, spec in report["recipe"]["fields"].items()}
     failures = []
     for split, table in read_split_tables(folder, report["files"]).items():
-        cols = {name: table.column(name).to_pylist() for name in recipe.fields}
+        cols = {name: table.column(name).to_pylist() for name in fields}
         slot = table.column("slot_id").to_pylist()
         edge = table.column("is_edge_case").to_pylist()
         for i in range(table.num_rows):
-            item = {name: cols[name][i] for name in recipe.fields}
-            _, errors = validate_item(item, dict(recipe.fields), check_range=not edge[i])
+            item = {name: cols[name][i] for name in fields}
+            _, errors = validate_item(item, fields, check_range=not edge[i])
             if errors and not edge[i]:
                 failures.append({"split": split, "slot_id": slot[i], "errors": errors})
     return failures
