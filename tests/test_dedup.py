@@ -150,3 +150,29 @@ def test_plan_estimate_prints_requests_tokens_and_dollars(tmp_path: Path) -> Non
     assert est["input_tokens"] > 1000 * 20
     assert 0 < est["cost_usd_batch_expected"] < est["cost_usd_expected"] <= est["cost_usd_max"]
     assert est["method"].startswith("heuristic")
+
+
+@pytest.mark.slow
+def test_reference_block_puts_coverage_and_fidelity_in_report_and_card(
+    server: MessagesServer, tmp_path: Path
+) -> None:
+    import csv
+
+    source = Path(__file__).resolve().parent.parent / "hf_synth" / "data" / "banking77" / "test.csv"
+    with source.open(newline="") as f:
+        rows = list(csv.DictReader(f))[::15]  # ~200 real queries across the intents
+    ref = tmp_path / "reference.csv"
+    with ref.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "category"])
+        writer.writeheader()
+        writer.writerows(rows)
+    data = {**RECIPE, "reference": {"path": str(ref), "text_column": "text"}}
+    run(data, tmp_path / "c")
+    report = json.loads((tmp_path / "c" / "report.json").read_text())
+    cov = report["coverage"]
+    assert 0.0 <= cov["coverage"] <= 1.0
+    assert cov["sizes"]["reference"] == len(rows) and cov["sizes"]["synthetic"] == 24
+    assert cov["uncovered"] and all(e in {r["text"] for r in rows} for e in cov["uncovered"][0]["examples"])
+    assert set(report["label_fidelity"]) == {"topic", "tone"}
+    card = (tmp_path / "c" / "README.md").read_text()
+    assert "## Coverage and diversity" in card and "## Label fidelity" in card
