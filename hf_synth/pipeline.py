@@ -287,7 +287,8 @@ def summary(folder: Path, report: dict[str, Any]) -> str:
         + ", ".join(f"{k}={v}" for k, v in targets.get("edge_cases", {}).items())
         + ")",
         f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}",
-        f"coverage    {cov['coverage']:.3f} of the reference (kNN recall {cov['knn']['recall']:.3f})"
+        f"coverage    {cov['coverage']:.3f} of the reference (kNN recall {cov['knn']['recall']:.3f}"
+        + (f"; {len(cov['warnings'])} warning(s) in report.json)" if cov.get("warnings") else ")")
         if cov
         else "coverage    - (no reference set in the recipe)",
     ]
