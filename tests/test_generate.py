@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from hf_synth.engine import IncompleteRunError
 from hf_synth.pipeline import RunOptions, generate
 from hf_synth.recipe import parse_recipe
 from hf_synth.testing.messages_server import MessagesServer
+from tests.runprobe import generate_cmd, kill_when, store_count
 
 SECRET = "sk-ant-test-7f3c9e1d-never-log-me"
 
@@ -194,17 +192,6 @@ def test_unrecoverable_failures_name_the_short_cells(server: MessagesServer, tmp
     assert SECRET not in str(info.value)
 
 
-def _store_count(out: Path) -> int:
-    db = out / ".hf-synth" / "run.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db) as con:
-            return int(con.execute("SELECT COUNT(*) FROM slots").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
     recipe = dict(RECIPE, strata={"by": ["product", "severity"]}, size=60, edge_cases=None)
     recipe["backend"] = dict(RECIPE["backend"], concurrency=2)
@@ -213,26 +200,9 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with MessagesServer(api_key=SECRET, latency=0.15) as srv:
         env = dict(os.environ, ANTHROPIC_API_KEY=SECRET, ANTHROPIC_BASE_URL=srv.url)
-        cmd = [
-            sys.executable,
-            "-m",
-            "hf_synth.cli",
-            "generate",
-            str(path),
-            "--out",
-            str(out),
-            "--backend",
-            "anthropic",
-            "--no-progress",
-            "--no-quality",
-        ]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while _store_count(out) < 15 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        finished = _store_count(out)
+        cmd = generate_cmd(path, out)
+        kill_when(cmd, env, lambda: store_count(out, "SELECT COUNT(*) FROM slots") >= 15)
+        finished = store_count(out, "SELECT COUNT(*) FROM slots")
         assert 15 <= finished < 60
         before = srv.count("POST", "/v1/messages")
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from hf_synth.engine import BudgetExceededError
 from hf_synth.pipeline import RunOptions, generate
 from hf_synth.recipe import parse_recipe
 from hf_synth.testing.messages_server import MessagesServer
+from tests.runprobe import generate_cmd, kill_when, store_count
 
 KEY = "sk-ant-scale-test-0123456789"
 
@@ -79,43 +78,14 @@ def test_batch_failures_are_refilled_online(server: MessagesServer, tmp_path: Pa
     assert sorted(ids) == list(range(30))
 
 
-def _open_batches(out: Path) -> int:
-    db = out / ".hf-synth" / "run.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db) as con:
-            return int(con.execute("SELECT COUNT(*) FROM batches WHERE open = 1").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_kill_during_batch_poll_resumes_without_resubmitting(tmp_path: Path) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(RECIPE))
     out = tmp_path / "out"
     with MessagesServer(api_key=KEY, batch_delay=4.0) as srv:
         env = dict(os.environ, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=srv.url)
-        cmd = [
-            sys.executable,
-            "-m",
-            "hf_synth.cli",
-            "generate",
-            str(path),
-            "--out",
-            str(out),
-            "--backend",
-            "anthropic",
-            "--batch",
-            "--no-progress",
-            "--no-quality",
-        ]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while _open_batches(out) == 0 and time.time() < deadline:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        cmd = generate_cmd(path, out, "--batch")
+        kill_when(cmd, env, lambda: store_count(out, "SELECT COUNT(*) FROM batches WHERE open = 1") > 0)
         assert srv.count("POST", "/v1/messages/batches") == 1
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
