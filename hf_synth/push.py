@@ -169,7 +169,10 @@ def push_folder(
         # listed at the head commit (not the branch name) so the deletions match the parent we commit on
         remote = api.list_repo_files(repo_id, repo_type="dataset", revision=head)
         local = set(paths)
-        deleted = sorted(p for p in remote if p.startswith(MANAGED_DIRS) and p not in local)
+        # A root `<repo name>.py` makes datasets>=4 refuse the repo ("Dataset scripts are no longer
+        # supported"), so a release removes one left by an older tool.
+        script = f"{repo_id.split('/')[-1]}.py"
+        deleted = sorted(p for p in remote if (p.startswith(MANAGED_DIRS) and p not in local) or p == script)
         operations: list[Any] = [
             CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths
         ]

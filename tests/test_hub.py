@@ -469,3 +469,26 @@ def test_concurrent_commits_on_one_parent_exactly_one_wins(hub: Hub) -> None:
         t.join(30)
     assert sorted(statuses) == [200] + [412] * 5
     assert len(hub.commits(repo)) == 2 and len(hub.files(repo)) == 2
+
+
+def test_release_removes_a_legacy_loading_script(hub: Hub, releases: dict, tmp_path: Path) -> None:
+    (f1, info1) = releases[1]
+    repo = "org/legacy"
+    run_client(
+        f"""
+        from huggingface_hub import HfApi
+        api = HfApi()
+        api.create_repo("{repo}", repo_type="dataset")
+        api.upload_file(path_or_fileobj=b"raise SystemExit", path_in_repo="legacy.py", repo_id="{repo}",
+                        repo_type="dataset")
+        emit(True)
+        """,
+        hub.url,
+        GOOD,
+        tmp_path,
+    )
+    assert "legacy.py" in hub.files(repo)
+    push(hub, f1, repo, tmp_path, "--tag", "v1.0.0")
+    assert "legacy.py" not in hub.files(repo)
+    loaded = run_client(LOAD_CODE.format(repo=repo, rev="v1.0.0"), hub.url, GOOD, tmp_path)
+    _assert_rows(loaded, info1["rows"])
