@@ -146,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
 
     kind = getattr(args, "embedder", "default") or "default"
     engine = getattr(args, "engine", "local") or "local"
+    if kind not in ("default", "static", "auto") and not Path(kind).expanduser().exists():
+        print(
+            f"hf-synth coverage: --embedder {kind!r}: use default, static, auto or a model folder",
+            file=sys.stderr,
+        )
+        return 2
     try:
         n_rows = _n_rows(args.synthetic) + _n_rows(args.reference)
     except (OSError, ValueError) as exc:

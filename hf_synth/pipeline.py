@@ -51,7 +51,7 @@ def choose_backend_name(recipe: Recipe, requested: str | None) -> str:
     return name
 
 
-def make_backend(recipe: Recipe, options: RunOptions, store: RunStore | None = None) -> Backend:
+def make_backend(recipe: Recipe, options: RunOptions) -> Backend:
     """Instantiate the backend named by the options/recipe with the recipe's settings."""
     cfg = recipe.backend
     name = choose_backend_name(recipe, options.backend)
@@ -231,7 +231,7 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
 
         embedder = Embedder(recipe.dedup.embedder) if recipe.dedup.embedder else Embedder()
     with RunStore(folder / STORE_NAME) as store:
-        backend = make_backend(recipe, options, store)
+        backend = make_backend(recipe, options)
         engine = Engine(
             recipe,
             plan,
