@@ -195,6 +195,7 @@ def write_json(path: Path, data: Any) -> None:
 def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], embedder: Any) -> None:
     """Coverage against the recipe's reference set and label fidelity, into the report."""
     from hf_synth.fidelity import label_fidelity
+    from hf_synth.static_embed import describe_embedder
 
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
     if recipe.reference is not None:
@@ -206,6 +207,7 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
         if recipe.reference.max_rows:
             ref = ref[: recipe.reference.max_rows]
         report["coverage"] = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
+        report["coverage"]["embedder"] = describe_embedder(embedder)
     labels: dict[str, list[str]] = {}
     for dim in recipe.dimensions:
         names = dd[next(iter(dd))].features[dim].names
@@ -213,6 +215,7 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
     if len(texts) >= 20:
         emb = embedder.encode(texts)
         report["label_fidelity"] = label_fidelity(emb, labels, seed=recipe.seed)
+        report["label_fidelity_embedder"] = describe_embedder(embedder)
 
 
 def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None) -> datasets.DatasetDict:
@@ -227,9 +230,10 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
     plan = make_plan(recipe.plan_spec(), limit=options.limit)
     embedder = None
     if options.quality and (recipe.dedup.near_threshold is not None or recipe.reference is not None):
-        from hf_synth.embed import Embedder
+        from hf_synth.static_embed import make_embedder
 
-        embedder = Embedder(recipe.dedup.embedder) if recipe.dedup.embedder else Embedder()
+        # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
+        embedder = make_embedder(recipe.dedup.embedder or "default", len(plan))
     with RunStore(folder / STORE_NAME) as store:
         backend = make_backend(recipe, options)
         engine = Engine(
