@@ -1,0 +1,198 @@
+"""Benchmark: coverage at a million rows on CPU with the static (model2vec) embedder, end to end.
+
+1. Writes 1,000,000 synthetic and 100,000 reference short texts to parquet (10 + 1 files) under a temp
+   folder: BANKING77 queries recombined with random words from the BANKING77 vocabulary, so texts are
+   distinct but realistic. The reference draws from all 77 intents; the synthetic set from 62 of them
+   (it should miss ~20% of the reference).
+2. Times `embedstore.coverage_from_sources` with `StaticEmbedder` (read parquet in batches → embed →
+   float32 memmap stores → every metric of `coverage_from_embeddings`). Prints seconds per stage and the
+   peak RSS of the process (ru_maxrss; data generation runs in a child process so it does not count).
+3. MiniLM (default embedder) throughput on a subsample of the same texts, and the extrapolated time to
+   embed 100,000 + 100,000 texts (metrics excluded; measured separately by bench_coverage.py).
+
+Targets: step 2 < 120 s and < 6 GB on 2 CPU cores.
+Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_coverage_1m.py [--n-syn 1000000] [--n-ref 100000]
+     [--minilm-texts 2000] [--engine local|ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BANKING = ROOT / "hf_synth" / "data" / "banking77" / "test.csv"
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
+
+
+def make_texts(n: int, intents: list[str] | None, seed: int) -> list[str]:
+    """n distinct-ish short texts: a BANKING77 query of the given intents with 2-4 random vocabulary words
+    inserted at random positions, plus a random number 1/3 of the time."""
+    with BANKING.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    vocab = sorted({w.strip("?.,!").lower() for r in rows for w in r["text"].split()} - {""})
+    base = [r["text"].split() for r in rows if intents is None or r["category"] in intents]
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(base), n)
+    n_ins = rng.integers(2, 5, n)
+    words = rng.integers(0, len(vocab), (n, 4))
+    numbers = rng.integers(0, 10_000, n)
+    with_number = rng.random(n) < 1 / 3
+    out = []
+    for i in range(n):
+        toks = list(base[pick[i]])
+        for j in range(n_ins[i]):
+            toks.insert(int(words[i, j]) % (len(toks) + 1), vocab[words[i, j]])
+        if with_number[i]:
+            toks.append(str(numbers[i]))
+        out.append(" ".join(toks))
+    return out
+
+
+def write_data(folder: Path, n_syn: int, n_ref: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with BANKING.open(encoding="utf-8") as f:
+        intents = sorted({r["category"] for r in csv.DictReader(f)})
+    kept = set(np.random.default_rng(7).permutation(intents)[:62])
+    (folder / "synthetic").mkdir(parents=True)
+    (folder / "reference").mkdir(parents=True)
+    per_file = 100_000
+    for part, start in enumerate(range(0, n_syn, per_file)):
+        texts = make_texts(min(per_file, n_syn - start), sorted(kept), seed=1000 + part)
+        pq.write_table(pa.table({"text": texts}), folder / "synthetic" / f"train-{part:05d}.parquet")
+    ref = make_texts(n_ref, None, seed=1)
+    pq.write_table(pa.table({"text": ref}), folder / "reference" / "test-00000.parquet")
+
+
+def bench_static(folder: Path, engine: str) -> dict:
+    from hf_synth.embedstore import coverage_from_sources
+    from hf_synth.static_embed import StaticEmbedder
+
+    embedder = StaticEmbedder()
+    t0 = time.perf_counter()
+    embedder.encode(["load the model"])  # distils on the first ever run (cached afterwards)
+    load = time.perf_counter() - t0
+    timings: dict[str, float] = {}
+    vector_source = None
+    if engine == "ray":
+        from hf_synth.ray_engine import ray_vector_source
+
+        vector_source = ray_vector_source("static", None)
+    t0 = time.perf_counter()
+    report, _ = coverage_from_sources(
+        folder / "synthetic",
+        folder / "reference",
+        embedder,
+        store_dirs=(folder / "store-syn", folder / "store-ref"),
+        timings=timings,
+        vector_source=vector_source,
+        seed=0,
+    )
+    total = time.perf_counter() - t0
+    sizes = report["sizes"]
+    print(
+        f"static end to end ({engine}): {sizes['synthetic']:,} synthetic x {sizes['reference']:,} reference, "
+        f"d={sizes['dim']}: {total:.1f} s (target < 120); "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+        + f"; model load {load:.1f} s (not counted); peak RSS {peak_rss_gb():.2f} GB (target < 6)",
+        flush=True,
+    )
+    print(
+        f"  headline {report['coverage']:.3f}, kNN coverage {report['knn']['coverage']:.3f} "
+        f"(expected {report['knn']['expected_coverage']:.3f}), regions {report['clusters']['coverage']:.3f}, "
+        f"model {report['model']}",
+        flush=True,
+    )
+    return {
+        "seconds": total,
+        "timings": timings,
+        "peak_rss_gb": peak_rss_gb(),
+        "coverage": report["coverage"],
+    }
+
+
+def bench_minilm(folder: Path, n_texts: int, n_syn: int, n_ref: int) -> dict:
+    import pyarrow.parquet as pq
+
+    from hf_synth.embed import Embedder
+
+    texts = pq.read_table(folder / "reference" / "test-00000.parquet").column("text").to_pylist()[:n_texts]
+    with tempfile.TemporaryDirectory() as cache:
+        embedder = Embedder(cache_dir=cache, progress=False)
+        embedder.encode(["warm-up: load the model"])
+        t0 = time.perf_counter()
+        embedder.encode(texts)
+        dt = time.perf_counter() - t0
+    rate = len(texts) / dt
+    print(
+        f"MiniLM (default) on {len(texts):,} of these texts, CPU: {rate:.0f} texts/s → embedding "
+        f"100,000 + 100,000 texts ≈ {200_000 / rate / 60:.1f} min, {n_syn:,} + {n_ref:,} ≈ "
+        f"{(n_syn + n_ref) / rate / 3600:.1f} h (extrapolated linearly from the subsample)",
+        flush=True,
+    )
+    return {"texts_per_s": rate, "extrapolated_100k_x_100k_embed_s": 200_000 / rate}
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n-syn", type=int, default=1_000_000)
+    parser.add_argument("--n-ref", type=int, default=100_000)
+    parser.add_argument("--minilm-texts", type=int, default=2_000)
+    parser.add_argument("--engine", choices=["local", "ray"], default="local")
+    parser.add_argument("--data", default=None, help="reuse/keep the generated parquet data here")
+    parser.add_argument("--generate-only", action="store_true")
+    args = parser.parse_args()
+    tmp = None
+    if args.data:
+        folder = Path(args.data)
+    else:
+        tmp = tempfile.TemporaryDirectory()
+        folder = Path(tmp.name)
+    if not (folder / "synthetic").is_dir():
+        t0 = time.perf_counter()
+        if args.generate_only:
+            write_data(folder, args.n_syn, args.n_ref)
+        else:
+            # A child process writes the data, so its memory does not count in this process's peak RSS.
+            cmd = [
+                sys.executable,
+                __file__,
+                "--data",
+                str(folder),
+                "--generate-only",
+                "--n-syn",
+                str(args.n_syn),
+                "--n-ref",
+                str(args.n_ref),
+            ]
+            subprocess.run(cmd, check=True)
+        print(f"data written in {time.perf_counter() - t0:.1f} s (not counted)", flush=True)
+    if args.generate_only:
+        return
+    result = {"static": bench_static(folder, args.engine)}
+    if args.minilm_texts:
+        result["minilm"] = bench_minilm(folder, args.minilm_texts, args.n_syn, args.n_ref)
+    print(json.dumps(result))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
