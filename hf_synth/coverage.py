@@ -279,13 +279,38 @@ def support_k(n_real: int, n_fake: int, target: float = 0.5) -> int:
     return max(1, n_real - 1)
 
 
+def _unique_index(x: np.ndarray) -> np.ndarray:
+    """Row numbers (ascending) of the first occurrence of every distinct row of x (n, d).
+
+    Rows are hashed blockwise to 64 bits (a random linear form of their bytes, wrapping mod 2^64), so
+    memory is O(block + n) rather than a sorted copy of x; every hash-equal pair is then confirmed on the
+    rows themselves, and a collision (probability ~n²/2^65) falls back to an exact byte-wise np.unique.
+    """
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    row_bytes = x.dtype.itemsize * x.shape[1]
+    if row_bytes % 8:
+        view = np.ascontiguousarray(x).view(np.dtype((np.void, row_bytes))).ravel()
+        return np.sort(np.unique(view, return_index=True)[1])
+    words = row_bytes // 8
+    mult = np.random.default_rng(0x5EED).integers(1, 2**63, size=words, dtype=np.uint64) | np.uint64(1)
+    hashes = np.empty(n, dtype=np.uint64)
+    step = max(1, (1 << 22) // words)
+    for start in range(0, n, step):
+        block = np.ascontiguousarray(x[start : start + step]).view(np.uint64)
+        hashes[start : start + step] = (block * mult).sum(axis=1, dtype=np.uint64)
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    dup = np.flatnonzero(first[inverse] != np.arange(n))
+    if len(dup) and not np.array_equal(np.asarray(x[dup]), np.asarray(x[first[inverse[dup]]])):
+        view = np.ascontiguousarray(x).view(np.dtype((np.void, row_bytes))).ravel()
+        return np.sort(np.unique(view, return_index=True)[1])
+    return np.sort(first)
+
+
 def _unique_rows(x: np.ndarray) -> np.ndarray:
     """Rows of x without exact repeats, in first-occurrence order."""
-    if len(x) == 0:
-        return x
-    view = np.ascontiguousarray(x).view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
-    _, first = np.unique(view, return_index=True)
-    return x[np.sort(first)]
+    return x[_unique_index(x)] if len(x) else x
 
 
 def _thin_pooled(
@@ -352,17 +377,24 @@ def support_coverage(
         expectations are means over draws.
     Cost: O(n_resamples · n² · d) time, O(block · n) memory.
     """
-    real = _unique_rows(np.asarray(real, dtype=np.float32))
-    fake = _unique_rows(np.asarray(fake, dtype=np.float32))
-    cap_r, cap_f = min(len(real), max_samples), min(len(fake), max_samples)
-    draws = n_resamples if len(real) > cap_r or len(fake) > cap_f else 1
+    real = np.asarray(real, dtype=np.float32)
+    fake = np.asarray(fake, dtype=np.float32)
+    # Row numbers of distinct rows; a side is copied only after subsampling (a memmap stays on disk).
+    real_ix, fake_ix = _unique_index(real), _unique_index(fake)
+    cap_r, cap_f = min(len(real_ix), max_samples), min(len(fake_ix), max_samples)
+    draws = n_resamples if len(real_ix) > cap_r or len(fake_ix) > cap_f else 1
     rng = np.random.default_rng(seed)
     runs: list[tuple[float, float, float, float]] = []
     sizes: list[tuple[int, int]] = []
     thinned: list[float] = []
     for _ in range(draws):
-        r = real[np.sort(rng.choice(len(real), cap_r, replace=False))] if len(real) > cap_r else real
-        f = fake[np.sort(rng.choice(len(fake), cap_f, replace=False))] if len(fake) > cap_f else fake
+        r_ix = real_ix
+        if len(real_ix) > cap_r:
+            r_ix = real_ix[np.sort(rng.choice(len(real_ix), cap_r, replace=False))]
+        f_ix = fake_ix
+        if len(fake_ix) > cap_f:
+            f_ix = fake_ix[np.sort(rng.choice(len(fake_ix), cap_f, replace=False))]
+        r, f = real[r_ix], fake[f_ix]
         before = len(r) + len(f)
         r, f = _thin_pooled(r, f, near_duplicate_threshold, rng)
         thinned.append(1.0 - (len(r) + len(f)) / before)
@@ -521,6 +553,16 @@ def cluster_coverage(
     }
 
 
+def _legacy_labels(x: np.ndarray, n_clusters: int, seed: int, max_fit: int = 20_000) -> np.ndarray:
+    """KMeans labels of every row; above max_fit rows the fit uses a seeded max_fit-row sample and all rows
+    are assigned to its nearest centroid blockwise (≤ max_fit: exactly the article's fit_predict)."""
+    if len(x) <= max_fit:
+        return KMeans(n_clusters=n_clusters, random_state=seed).fit_predict(np.asarray(x, np.float64))
+    sample = np.sort(np.random.default_rng(seed).choice(len(x), max_fit, replace=False))
+    km = KMeans(n_clusters=n_clusters, random_state=seed).fit(np.asarray(x[sample], np.float64))
+    return _nearest_centroid(x, km.cluster_centers_.astype(np.float32))[0]
+
+
 def legacy_ks_score(syn_emb: np.ndarray, ref_emb: np.ndarray, seed: int = 0) -> dict:
     """The background article's "coverage score", computed as it describes. NOT a coverage measure.
 
@@ -537,8 +579,8 @@ def legacy_ks_score(syn_emb: np.ndarray, ref_emb: np.ndarray, seed: int = 0) -> 
     )
     if n_clusters < 1:
         return {"value": None, "n_clusters": n_clusters, "is_coverage_measure": False, "note": note}
-    syn_lab = KMeans(n_clusters=n_clusters, random_state=seed).fit_predict(np.asarray(syn_emb, np.float64))
-    ref_lab = KMeans(n_clusters=n_clusters, random_state=seed).fit_predict(np.asarray(ref_emb, np.float64))
+    syn_lab = _legacy_labels(syn_emb, n_clusters, seed)
+    ref_lab = _legacy_labels(ref_emb, n_clusters, seed)
     stat = ks_2samp(np.bincount(syn_lab, minlength=n_clusters), np.bincount(ref_lab, minlength=n_clusters))
     return {
         "value": float(1.0 - stat.statistic),
@@ -713,4 +755,7 @@ def coverage_report(
         leakage_threshold=leakage_threshold,
     )
     report["model"] = getattr(embedder, "model_id", str(embedder))
+    from hf_synth.static_embed import describe_embedder
+
+    report["embedder"] = describe_embedder(embedder)
     return report
