@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hf_synth.testing.messages_server import spawned_server
 
 
 def run_level(concurrency: int, rows: int, out: Path) -> tuple[float, float, int]:
@@ -55,22 +55,8 @@ def main() -> None:
     ap.add_argument("--levels", default="8,32,128")
     ap.add_argument("--seconds", type=float, default=6.0, help="target duration of each level")
     args = ap.parse_args()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hf_synth.testing.messages_server",
-            "--port",
-            "0",
-            "--latency",
-            str(args.latency),
-            "--no-bodies",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = server.stdout.readline().strip()
+    with spawned_server(args.latency) as server:
+        url = server.url
         os.environ.update(ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY="bench-key")
         print(f"loopback Messages API at {url}, latency {args.latency * 1000:.0f} ms")
         print("concurrency  rows   seconds  rows/s   bound  share  our CPU ms/request")
@@ -84,9 +70,6 @@ def main() -> None:
                     f"{c:>11}  {rows:>5}  {seconds:>7.2f}  {rate:>6.1f}  {bound:>6.0f}  {rate / bound:>5.0%}"
                     f"  {cpu / requests * 1000:>6.2f}"
                 )
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

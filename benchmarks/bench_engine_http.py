@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
@@ -21,6 +20,7 @@ import psutil
 from hf_synth.backends.anthropic_backend import AnthropicBackend
 from hf_synth.backends.base import GenerationRequest, GenerationResult
 from hf_synth.recipe import FieldSpec
+from hf_synth.testing.messages_server import spawned_server
 
 FIELDS = {
     "text": FieldSpec(type="string"),
@@ -72,23 +72,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="ideal duration per level (bounds the count)")
     args = p.parse_args()
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hf_synth.testing.messages_server",
-            "--port",
-            "0",
-            "--latency",
-            str(args.latency),
-            "--no-bodies",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
+    with spawned_server(args.latency) as server:
+        url = server.url
         proc = psutil.Process(server.pid)
         os.environ["ANTHROPIC_BASE_URL"] = url
         os.environ.setdefault("ANTHROPIC_API_KEY", "bench-key")
@@ -111,9 +96,6 @@ def main() -> int:
                 f"{cpu / n * 1000:>10.2f} {server_cpu / n * 1000:>17.2f}"
                 + (f"  ({failed} failed)" if failed else "")
             )
-    finally:
-        server.terminate()
-        server.wait(10)
     return 0
 
 

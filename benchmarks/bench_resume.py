@@ -30,7 +30,12 @@ def main(rows: int = 100_000) -> None:
             "size": rows,
             "splits": {"train": 0.9, "test": 0.1},
             "prompt": "A {{ tone }} message about {{ topic }}.",
-            "backend": {"name": "anthropic", "model": "claude-haiku-4-5", "concurrency": 32, "items_per_request": 50},
+            "backend": {
+                "name": "anthropic",
+                "model": "claude-haiku-4-5",
+                "concurrency": 32,
+                "items_per_request": 50,
+            },
             "dedup": {"near_threshold": None},
         }
     )

@@ -40,12 +40,13 @@ import math
 import random
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -902,6 +903,36 @@ def _validate_params(body: Any, need_max_tokens: bool = True, version: str = "")
 def _fmt_seconds(seconds: float) -> str:
     # The real API sends whole seconds; fractions are kept so tests can use sub-second waits.
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.3f}"
+
+
+@contextlib.contextmanager
+def spawned_server(latency: float = 0.0, *extra: str) -> Iterator[subprocess.Popen]:
+    """Run the server in a child process (so its CPU is not charged to the caller) and yield the process.
+
+    Its URL is `proc.url`; the child is terminated on exit. `latency` is seconds per Messages call.
+    """
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hf_synth.testing.messages_server",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--no-bodies",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        proc.url = proc.stdout.readline().strip()  # type: ignore[attr-defined]
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
