@@ -33,10 +33,6 @@ def build_features(recipe: Recipe) -> datasets.Features:
     return datasets.Features(feats)
 
 
-def _column_names(recipe: Recipe) -> list[str]:
-    return list(build_features(recipe))
-
-
 def build_dataset_dict(recipe: Recipe, plan: Plan, rows: dict[int, dict[str, Any]]) -> datasets.DatasetDict:
     """One split per plan split, rows ordered by slot id. `rows` maps slot id → generated fields.
 

@@ -207,7 +207,6 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
         if recipe.reference.max_rows:
             ref = ref[: recipe.reference.max_rows]
         report["coverage"] = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
-        report["coverage"]["embedder"] = describe_embedder(embedder)
     labels: dict[str, list[str]] = {}
     for dim in recipe.dimensions:
         names = dd[next(iter(dd))].features[dim].names

@@ -19,7 +19,6 @@ from typing import Any
 from hf_synth.backends.base import Usage
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS slots (
     slot_id INTEGER PRIMARY KEY,
     request_key TEXT NOT NULL,
@@ -85,16 +84,6 @@ class RunStore:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-
-    # --- meta ----------------------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # --- slots ---------------------------------------------------------------------------------
 
@@ -183,9 +172,6 @@ class RunStore:
             if wanted is None or sid in wanted:
                 out.setdefault(sid, []).append(err)
         return out
-
-    def failure_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0])
 
     def usage(self) -> Usage:
         """Total usage over every run of this folder (resumes included)."""

@@ -35,8 +35,8 @@ def _chi2(table: dict[str, dict[str, int]]) -> dict[str, float | None]:
     return {"statistic": float(stat), "p_value": float(p), "max_abs_deviation": dev}
 
 
-def realised_counts(folder: Path, report: dict[str, Any]) -> dict[str, Any]:
-    """Count strata, marginals, splits, edge kinds and stratum×split from the folder's data files."""
+def realised_counts(tables: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """Count strata, marginals, splits, edge kinds and stratum×split in the split → Arrow table map."""
     features = report["features"]
     dims = list(report["recipe"]["dimensions"])
     edge_names = features["edge_case"]["names"]
@@ -46,7 +46,7 @@ def realised_counts(folder: Path, report: dict[str, Any]) -> dict[str, Any]:
     edges: Counter = Counter()
     strata_splits: dict[str, Counter] = {}
     slot_ids: list[int] = []
-    for split, table in read_split_tables(folder, report["files"]).items():
+    for split, table in tables.items():
         splits[split] += table.num_rows
         stratum = table.column("stratum").to_pylist()
         strata.update(stratum)
@@ -67,12 +67,12 @@ def realised_counts(folder: Path, report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _field_failures(folder: Path, report: dict[str, Any]) -> list[dict[str, Any]]:
+def _field_failures(tables: dict[str, Any], report: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows whose fields break their declared types (edge rows are exempt from ranges by design)."""
     # The field types come from the report (not by re-parsing recipe.yaml), so a folder validates on its own.
     fields = {name: FieldSpec.model_validate(spec) for name, spec in report["recipe"]["fields"].items()}
     failures = []
-    for split, table in read_split_tables(folder, report["files"]).items():
+    for split, table in tables.items():
         cols = {name: table.column(name).to_pylist() for name in fields}
         slot = table.column("slot_id").to_pylist()
         edge = table.column("is_edge_case").to_pylist()
@@ -94,7 +94,8 @@ def validate_folder(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     targets = report["plan"]["targets"]
-    real = realised_counts(folder, report)
+    tables_by_split = read_split_tables(folder, report["files"])
+    real = realised_counts(tables_by_split, report)
     tables: dict[str, Any] = {}
     failures: list[dict[str, Any]] = []
     for level in ("strata", "splits", "edge_cases"):
@@ -119,7 +120,7 @@ def validate_folder(folder: str | Path) -> dict[str, Any]:
     dup_ids = [sid for sid, n in Counter(ids).items() if n > 1]
     if dup_ids:
         failures.append({"level": "slot_id", "cell": "duplicate slot ids", "slots": sorted(dup_ids)[:50]})
-    field_fails = _field_failures(folder, report)
+    field_fails = _field_failures(tables_by_split, report)
     if field_fails:
         failures.append({"level": "fields", "cell": "rows breaking field types", "slots": field_fails[:50]})
     return {"ok": not failures, "tables": tables, "chi_square": chi, "failures": failures}
