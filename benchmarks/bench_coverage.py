@@ -21,8 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hf_synth.coverage import coverage_from_embeddings  # noqa: E402
-from hf_synth.diversity import find_near_duplicates  # noqa: E402
+from hf_synth.quality.coverage import coverage_from_embeddings  # noqa: E402
+from hf_synth.quality.diversity import find_near_duplicates  # noqa: E402
 
 
 def peak_rss_gb() -> float:
@@ -73,7 +73,7 @@ def bench_metrics(n: int) -> None:
 
 
 def bench_embedding(n_texts: int) -> None:
-    from hf_synth.embed import Embedder
+    from hf_synth.quality.embed.sentence import Embedder
 
     path = ROOT / "hf_synth" / "data" / "banking77" / "test.csv"
     with path.open(encoding="utf-8") as f:

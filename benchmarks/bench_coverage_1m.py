@@ -81,8 +81,8 @@ def write_data(folder: Path, n_syn: int, n_ref: int) -> None:
 
 
 def bench_static(folder: Path, engine: str) -> dict:
-    from hf_synth.embedstore import coverage_from_sources
-    from hf_synth.static_embed import StaticEmbedder
+    from hf_synth.quality.embed.static import StaticEmbedder
+    from hf_synth.quality.embed.store import coverage_from_sources
 
     embedder = StaticEmbedder()
     t0 = time.perf_counter()
@@ -91,7 +91,7 @@ def bench_static(folder: Path, engine: str) -> dict:
     timings: dict[str, float] = {}
     vector_source = None
     if engine == "ray":
-        from hf_synth.ray_engine import ray_vector_source
+        from hf_synth.quality.embed.ray_engine import ray_vector_source
 
         vector_source = ray_vector_source("static", None)
     t0 = time.perf_counter()
@@ -130,7 +130,7 @@ def bench_static(folder: Path, engine: str) -> dict:
 def bench_minilm(folder: Path, n_texts: int, n_syn: int, n_ref: int) -> dict:
     import pyarrow.parquet as pq
 
-    from hf_synth.embed import Embedder
+    from hf_synth.quality.embed.sentence import Embedder
 
     texts = pq.read_table(folder / "reference" / "test-00000.parquet").column("text").to_pylist()[:n_texts]
     with tempfile.TemporaryDirectory() as cache:

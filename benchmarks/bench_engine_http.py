@@ -17,9 +17,9 @@ import time
 
 import psutil
 
-from hf_synth.backends.anthropic_backend import AnthropicBackend
-from hf_synth.backends.base import GenerationRequest, GenerationResult
-from hf_synth.recipe import FieldSpec
+from hf_synth.generation.backends.anthropic import AnthropicBackend
+from hf_synth.generation.backends.base import GenerationRequest, GenerationResult
+from hf_synth.recipe.model import FieldSpec
 from hf_synth.testing.messages_server import spawned_server
 
 FIELDS = {

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from hf_synth.plan import DimensionSpec, EdgeKindSpec, PlanSpec, make_plan
+from hf_synth.planning.plan import DimensionSpec, EdgeKindSpec, PlanSpec, make_plan
 
 
 def _dim(name: str, n: int, rng: np.random.Generator) -> DimensionSpec:

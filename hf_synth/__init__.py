@@ -16,19 +16,19 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import datasets
 
-    from hf_synth.plan import Plan
-    from hf_synth.recipe import Recipe
+    from hf_synth.planning.plan import Plan
+    from hf_synth.recipe.model import Recipe
 
 __all__ = ["__version__", "generate", "load_recipe", "plan"]
 
-# The submodule `hf_synth.plan` is loaded before the function `plan` below is defined: loading a submodule
+# The submodule `hf_synth.planning.plan` is loaded before the function `plan` below is defined: loading a submodule
 # sets the package attribute, and it must not later replace the function.
-import hf_synth.plan as _plan_module
+import hf_synth.planning.plan as _plan_module
 
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe YAML file; raises `RecipeError` naming each bad key path."""
-    from hf_synth.recipe import load_recipe as _load
+    from hf_synth.recipe.model import load_recipe as _load
 
     return _load(path)
 

@@ -15,13 +15,13 @@ import datasets
 import yaml
 
 import hf_synth
-from hf_synth.backends.base import Backend
-from hf_synth.engine import Engine, GenerationStats
-from hf_synth.output import build_dataset_dict, build_features, data_bytes, write_data_files
-from hf_synth.plan import Plan, make_plan
-from hf_synth.recipe import Recipe
-from hf_synth.runstore import RunStore
-from hf_synth.validate import validate_folder
+from hf_synth.dataset.build import build_dataset_dict, build_features, data_bytes, write_data_files
+from hf_synth.dataset.validate import validate_folder
+from hf_synth.generation.backends.base import Backend
+from hf_synth.generation.engine import Engine, GenerationStats
+from hf_synth.generation.runstore import RunStore
+from hf_synth.planning.plan import Plan, make_plan
+from hf_synth.recipe.model import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,11 @@ def make_backend(recipe: Recipe, options: RunOptions) -> Backend:
     name = choose_backend_name(recipe, options.backend)
     concurrency = options.concurrency or cfg.concurrency
     if name == "local":
-        from hf_synth.backends.local_backend import LocalBackend
+        from hf_synth.generation.backends.local import LocalBackend
 
         model = options.model or (cfg.model if cfg.name == "local" else None)
         return LocalBackend(model=model, items_per_request=cfg.items_per_request, max_concurrency=concurrency)
-    from hf_synth.backends.anthropic_backend import AnthropicBackend
+    from hf_synth.generation.backends.anthropic import AnthropicBackend
 
     return AnthropicBackend(
         model=options.model or cfg.model,
@@ -194,14 +194,14 @@ def write_json(path: Path, data: Any) -> None:
 
 def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], embedder: Any) -> None:
     """Coverage against the recipe's reference set and label fidelity, into the report."""
-    from hf_synth.fidelity import label_fidelity
-    from hf_synth.static_embed import describe_embedder
+    from hf_synth.quality.embed.static import describe_embedder
+    from hf_synth.quality.fidelity import label_fidelity
 
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
     if recipe.reference is not None:
-        from hf_synth.coverage import coverage_report
-        from hf_synth.recipe import resolve_data_path
-        from hf_synth.textsource import load_texts
+        from hf_synth.quality.coverage import coverage_report
+        from hf_synth.quality.textsource import load_texts
+        from hf_synth.recipe.model import resolve_data_path
 
         ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
         if recipe.reference.max_rows:
@@ -229,7 +229,7 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
     plan = make_plan(recipe.plan_spec(), limit=options.limit)
     embedder = None
     if options.quality and (recipe.dedup.near_threshold is not None or recipe.reference is not None):
-        from hf_synth.static_embed import make_embedder
+        from hf_synth.quality.embed.static import make_embedder
 
         # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
         embedder = make_embedder(recipe.dedup.embedder or "default", len(plan))
@@ -270,7 +270,7 @@ async def _run(engine: Engine, backend: Backend) -> GenerationStats:
 
 
 def _render_card(folder: Path, report: dict[str, Any]) -> None:
-    from hf_synth.card import render_card
+    from hf_synth.card.card import render_card
 
     render_card(folder, report)
 

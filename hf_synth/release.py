@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_synth.recipe import Recipe, load_recipe
+from hf_synth.recipe.model import Recipe, load_recipe
 
 
 class ReleaseError(RuntimeError):
@@ -67,9 +67,9 @@ def run_release(
 
     Returns a process exit code: 0 when every release went through (or there was nothing to do).
     """
-    from hf_synth.engine import IncompleteRunError
+    from hf_synth.generation.engine import IncompleteRunError
+    from hf_synth.hub.push import PushError, push_folder
     from hf_synth.pipeline import RunOptions, generate
-    from hf_synth.push import PushError, push_folder
 
     try:
         items = plan_releases(folder, org)

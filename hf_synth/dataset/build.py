@@ -1,0 +1,127 @@
+"""Generated rows → a typed `datasets.DatasetDict`, and the parquet files of a Hub-ready folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow.parquet as pq
+
+from hf_synth.planning.plan import Plan
+from hf_synth.recipe.model import Recipe
+from hf_synth.recipe.schema import field_feature, to_feature_value
+
+CONFIGS = ("default", "clean", "edge_cases")
+
+
+def build_features(recipe: Recipe) -> datasets.Features:
+    """Explicit features: a ClassLabel per dimension, typed fields, edge-case flags, stratum and slot id."""
+    feats: dict[str, Any] = {}
+    for name, values in recipe.dimension_values().items():
+        feats[name] = datasets.ClassLabel(names=values)
+    for name, spec in recipe.fields.items():
+        feats[name] = field_feature(spec)
+    feats["edge_case"] = datasets.ClassLabel(names=["none", *recipe.edge_kind_names()])
+    feats["is_edge_case"] = datasets.Value("bool")
+    feats["edge_case_of"] = datasets.Value("int64")
+    feats["stratum"] = datasets.Value("string")
+    feats["slot_id"] = datasets.Value("int64")
+    return datasets.Features(feats)
+
+
+def build_dataset_dict(recipe: Recipe, plan: Plan, rows: dict[int, dict[str, Any]]) -> datasets.DatasetDict:
+    """One split per plan split, rows ordered by slot id. `rows` maps slot id → generated fields.
+
+    Raises KeyError naming the first slot without a row: a dataset is never silently short.
+    """
+    features = build_features(recipe)
+    dims = [d.name for d in plan.spec.dimensions]
+    split_names = [name for name, _ in plan.spec.splits]
+    columns: dict[str, dict[str, list[Any]]] = {s: {c: [] for c in features} for s in split_names}
+    for i in range(len(plan.slot_id)):
+        sid = int(plan.slot_id[i])
+        if sid not in rows:
+            raise KeyError(f"slot {sid} has no generated row")
+        cols = columns[split_names[int(plan.split[i])]]
+        for d in dims:
+            cols[d].append(int(plan.codes[d][i]))
+        item = rows[sid]
+        for name, spec in recipe.fields.items():
+            cols[name].append(to_feature_value(spec, item.get(name)))
+        edge = int(plan.edge[i])
+        cols["edge_case"].append(edge)
+        cols["is_edge_case"].append(edge > 0)
+        partner = int(plan.partner[i])
+        cols["edge_case_of"].append(partner if partner >= 0 else None)
+        cols["stratum"].append(plan.stratum_id(i))
+        cols["slot_id"].append(sid)
+    return datasets.DatasetDict(
+        {s: datasets.Dataset.from_dict(columns[s], features=features) for s in split_names}
+    )
+
+
+def _write_parquet_named_by_content(ds: datasets.Dataset, data_dir: Path, stem: str) -> str:
+    """Write `ds` to data_dir/<stem>-<sha8>.parquet atomically; the name changes with the content."""
+    fd, tmp = tempfile.mkstemp(dir=data_dir, suffix=".parquet.tmp")
+    os.close(fd)
+    try:
+        ds.to_parquet(tmp)
+        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()[:8]
+        final = data_dir / f"{stem}-{digest}.parquet"
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return f"data/{final.name}"
+
+
+def write_data_files(dd: datasets.DatasetDict, folder: Path) -> dict[str, dict[str, list[str]]]:
+    """Write clean and edge-case rows of each split to separate parquet files under folder/data.
+
+    Returns {config: {split: [relative paths]}} for the configs `default` (all rows), `clean` and
+    `edge_cases` (absent when there are no edge rows). Data files of earlier runs are removed only after
+    the new ones are in place, so an interrupted write never leaves a folder without data.
+    """
+    data_dir = folder / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    old = {p.name for p in data_dir.glob("*.parquet")}
+    files: dict[str, dict[str, list[str]]] = {c: {} for c in CONFIGS}
+    for split, ds in dd.items():
+        flags = ds["is_edge_case"]
+        clean_idx = [i for i, f in enumerate(flags) if not f]
+        edge_idx = [i for i, f in enumerate(flags) if f]
+        clean_path = _write_parquet_named_by_content(ds.select(clean_idx), data_dir, f"{split}-clean")
+        files["clean"][split] = [clean_path]
+        files["default"][split] = [clean_path]
+        if edge_idx:
+            edge_path = _write_parquet_named_by_content(ds.select(edge_idx), data_dir, f"{split}-edge")
+            files["edge_cases"][split] = [edge_path]
+            files["default"][split].append(edge_path)
+    keep = {Path(p).name for split_files in files["default"].values() for p in split_files}
+    for name in old - keep:
+        (data_dir / name).unlink(missing_ok=True)
+    if not files["edge_cases"]:
+        del files["edge_cases"]
+    return files
+
+
+def data_bytes(folder: Path, files: dict[str, dict[str, list[str]]]) -> dict[str, int]:
+    """Split → bytes of its parquet files in the default config."""
+    return {
+        split: sum((folder / p).stat().st_size for p in paths) for split, paths in files["default"].items()
+    }
+
+
+def read_split_tables(folder: Path, files: dict[str, dict[str, list[str]]], config: str = "default") -> dict:
+    """Split → pyarrow Table of a config's files (fast path for validation; no datasets cache involved)."""
+    import pyarrow as pa
+
+    out = {}
+    for split, paths in files.get(config, {}).items():
+        tables = [pq.read_table(folder / p) for p in paths]
+        out[split] = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return out

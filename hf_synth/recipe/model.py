@@ -1,0 +1,406 @@
+"""Recipe YAML → a validated `Recipe`; every error names its key path and what was expected."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hf_synth.planning.plan import DimensionSpec, EdgeKindSpec, PlanSpec
+
+Scalar = str | int | float | bool | None
+
+DEFAULT_EDGE_SHARE = 0.07
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be run; `str()` lists one `key.path: what was expected` per line."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        head = f"invalid recipe {source}" if source else "invalid recipe"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def value_str(value: Scalar) -> str:
+    """The canonical string form of a YAML scalar, used for labels everywhere after the recipe."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """One output field the LLM writes for each row."""
+
+    type: Literal["string", "integer", "number", "boolean", "enum"] = "string"
+    description: str = ""
+    values: list[Scalar] | None = None
+    optional: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> FieldSpec:
+        if self.type == "enum" and not self.values:
+            raise ValueError("an enum field needs a non-empty 'values' list")
+        if self.type != "enum" and self.values is not None:
+            raise ValueError("'values' is only for enum fields")
+        if self.type not in ("integer", "number") and (self.minimum is not None or self.maximum is not None):
+            raise ValueError("'minimum'/'maximum' are only for integer and number fields")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("'minimum' must not exceed 'maximum'")
+        return self
+
+
+class StrataSpec(_Strict):
+    by: list[str] = Field(min_length=1)
+    counts: dict[Any, Any] | None = None
+
+
+class BackendConfig(_Strict):
+    name: Literal["anthropic", "local"] = "anthropic"
+    model: str | None = None
+    max_tokens: int = Field(512, gt=0)
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    concurrency: int = Field(16, gt=0)
+    items_per_request: int = Field(1, gt=0, le=50)
+    max_attempts: int = Field(4, gt=0)
+    timeout: float = Field(120.0, gt=0)
+    requests_per_minute: float | None = Field(None, gt=0)
+    input_tokens_per_minute: float | None = Field(None, gt=0)
+    output_tokens_per_minute: float | None = Field(None, gt=0)
+    prompt_caching: bool = True
+    batch: bool = False
+    batch_size: int | None = Field(None, gt=0)
+    batch_poll_interval: float = Field(30.0, gt=0)
+
+
+class EdgeCasesConfig(_Strict):
+    share: float = Field(DEFAULT_EDGE_SHARE, ge=0.0, le=1.0)
+    kinds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _none_settings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+
+class ReferenceConfig(_Strict):
+    path: str
+    text_column: str = "text"
+    max_rows: int | None = Field(None, gt=0)
+
+
+class DedupConfig(_Strict):
+    exact: bool = True
+    near_threshold: float | None = Field(0.95, gt=0.0, le=1.0)
+    embedder: str | None = None
+
+
+class Recipe(_Strict):
+    """A validated recipe. Dimension values are kept as strings (see `value_str`)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    license: str = "cc-by-4.0"
+    language: str | list[str] = "en"
+    pretty_name: str | None = None
+    task_categories: list[str] | None = None
+    version: str | None = None
+    repo_id: str | None = None
+    seed: int = 0
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    text_field: str | None = None
+    dimensions: dict[str, list[Scalar] | dict[Scalar, float]] = Field(min_length=1)
+    strata: StrataSpec | None = None
+    size: int | None = Field(None, gt=0)
+    splits: dict[str, float] = Field(default_factory=lambda: {"train": 1.0})
+    system: str | None = None
+    prompt: str = Field(min_length=1)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    edge_cases: EdgeCasesConfig | None = None
+    reference: ReferenceConfig | None = None
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    max_rounds: int = Field(6, gt=0)
+
+    # --- derived views -------------------------------------------------------------------------
+
+    @property
+    def main_text_field(self) -> str:
+        """The field that coverage and deduplication embed."""
+        if self.text_field:
+            return self.text_field
+        return next(n for n, f in self.fields.items() if f.type == "string")
+
+    def dimension_values(self) -> dict[str, list[str]]:
+        """Dimension name → its values as strings, in recipe order."""
+        return {name: [value_str(v) for v in _values(spec)] for name, spec in self.dimensions.items()}
+
+    def dimension_weights(self) -> dict[str, list[float]]:
+        """Dimension name → weights aligned with `dimension_values` (not normalised)."""
+        out: dict[str, list[float]] = {}
+        for name, spec in self.dimensions.items():
+            out[name] = [float(w) for w in spec.values()] if isinstance(spec, dict) else [1.0] * len(spec)
+        return out
+
+    def edge_kind_names(self) -> list[str]:
+        return list(self.edge_cases.kinds) if self.edge_cases else []
+
+    def edge_kinds(self) -> list[Any]:
+        """The recipe's edge-case kinds as `hf_synth.edge_cases.kinds.EdgeKind` objects, in recipe order."""
+        if not self.edge_cases:
+            return []
+        from hf_synth.edge_cases.kinds import build_kinds
+
+        return build_kinds(
+            self.edge_cases.kinds, dict(self.fields), self.main_text_field, self.dimension_values()
+        )
+
+    def fingerprint(self) -> str:
+        """sha256 hex of the canonical JSON of the recipe: changes whenever any setting changes."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def plan_spec(self) -> PlanSpec:
+        """The planner's input: dimensions, strata, size, splits and edge kinds."""
+        values, weights = self.dimension_values(), self.dimension_weights()
+        dims = tuple(DimensionSpec(n, tuple(values[n]), tuple(weights[n])) for n in values)
+        by = tuple(self.strata.by) if self.strata else ()
+        cells = _cell_counts(self.strata, values) if self.strata and self.strata.counts is not None else None
+        kinds: list[EdgeKindSpec] = []
+        if self.edge_cases:
+            kinds = [
+                EdgeKindSpec(name=k.name, count=k.count, weight=k.weight, partner=k.partner)
+                for k in self.edge_kinds()
+            ]
+        return PlanSpec(
+            dimensions=dims,
+            strata_by=by,
+            cell_counts=cells,
+            size=self.size,
+            splits=tuple(self.splits.items()),
+            edge_share=self.edge_cases.share if self.edge_cases else 0.0,
+            edge_kinds=tuple(kinds),
+            seed=self.seed,
+        )
+
+
+def _values(spec: list[Scalar] | dict[Scalar, float]) -> list[Scalar]:
+    return list(spec.keys()) if isinstance(spec, dict) else list(spec)
+
+
+def _cell_counts(strata: StrataSpec, values: dict[str, list[str]]) -> dict[tuple[str, ...], int]:
+    """Flatten nested `strata.counts` into {(v1, v2, ...): n}; the recipe checker guarantees the shape."""
+    out: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, depth: int, prefix: tuple[str, ...]) -> None:
+        if depth == len(strata.by):
+            out[prefix] = int(node)
+            return
+        for key, child in node.items():
+            walk(child, depth + 1, (*prefix, value_str(key)))
+
+    walk(strata.counts, 0, ())
+    return out
+
+
+# --- semantic checks (each returns "key.path: message" strings) -----------------------------------
+
+
+def _check_semantics(recipe: Recipe) -> list[str]:
+    problems: list[str] = []
+    values = recipe.dimension_values()
+    for name, spec in recipe.dimensions.items():
+        vals = values[name]
+        if not vals:
+            problems.append(f"dimensions.{name}: expected at least one value")
+        if len(set(vals)) != len(vals):
+            problems.append(f"dimensions.{name}: values must be distinct as text, got {vals}")
+        if isinstance(spec, dict):
+            for v, w in spec.items():
+                if not w > 0:
+                    problems.append(
+                        f"dimensions.{name}.{value_str(v)}: expected a positive weight, got {w:g}"
+                    )
+    if recipe.text_field is not None:
+        field = recipe.fields.get(recipe.text_field)
+        if field is None:
+            problems.append(
+                f"text_field: '{recipe.text_field}' is not one of the fields: {', '.join(recipe.fields)}"
+            )
+        elif field.type != "string":
+            problems.append(f"text_field: '{recipe.text_field}' must be a string field, not {field.type}")
+    elif not any(f.type == "string" for f in recipe.fields.values()):
+        problems.append("fields: expected at least one string field (the text that is embedded)")
+    for split, share in recipe.splits.items():
+        if not share > 0:
+            problems.append(f"splits.{split}: expected a positive share, got {share}")
+    if not recipe.splits:
+        problems.append("splits: expected at least one split")
+    problems += _check_strata(recipe, values)
+    problems += _check_prompt(recipe, values)
+    if recipe.edge_cases:
+        problems += _check_edge_cases(recipe, values)
+    return problems
+
+
+def _check_strata(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
+    strata = recipe.strata
+    if strata is None:
+        return [] if recipe.size else ["size: expected a positive total when no strata.counts are given"]
+    problems = []
+    for i, dim in enumerate(strata.by):
+        if dim not in values:
+            problems.append(f"strata.by.{i}: '{dim}' is not a dimension ({', '.join(values)})")
+    if len(set(strata.by)) != len(strata.by):
+        problems.append("strata.by: dimensions must be distinct")
+    if problems:
+        return problems
+    if strata.counts is None:
+        return [] if recipe.size else ["size: expected a positive total when strata.counts is not given"]
+
+    def walk(node: Any, depth: int, path: str) -> None:
+        dim = strata.by[depth]
+        if not isinstance(node, dict):
+            problems.append(f"{path}: expected a mapping of {dim} values, got {type(node).__name__}")
+            return
+        for key, child in node.items():
+            key_s = value_str(key)
+            here = f"{path}.{key_s}"
+            if key_s not in values[dim]:
+                problems.append(f"{here}: {dim} has no value {key_s}")
+                continue
+            if depth + 1 == len(strata.by):
+                if isinstance(child, bool) or not isinstance(child, int) or child < 0:
+                    problems.append(f"{here}: expected a non-negative integer count, got {child!r}")
+            else:
+                walk(child, depth + 1, here)
+
+    walk(strata.counts, 0, "strata.counts")
+    if not problems and sum(_cell_counts(strata, values).values()) == 0:
+        problems.append("strata.counts: expected at least one positive count")
+    if not problems and recipe.size is not None:
+        total = sum(_cell_counts(strata, values).values())
+        if total != recipe.size:
+            problems.append(
+                f"size: {recipe.size} disagrees with the sum of strata.counts ({total}); drop one"
+            )
+    return problems
+
+
+def template_env() -> SandboxedEnvironment:
+    """The Jinja2 environment prompts render in: sandboxed, and undefined names are errors."""
+    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+def _check_prompt(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
+    env = template_env()
+    sample = {name: vals[0] for name, vals in values.items() if vals}
+    problems = []
+    for key in ("prompt", "system"):
+        text = getattr(recipe, key)
+        if text is None:
+            continue
+        try:
+            env.from_string(text).render(**sample, n_items=1)
+        except TemplateError as exc:
+            problems.append(
+                f"{key}: template error: {exc}; the template sees the dimensions "
+                f"({', '.join(values)}) and n_items"
+            )
+    return problems
+
+
+def _check_edge_cases(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
+    from hf_synth.edge_cases.kinds import EdgeCaseConfigError
+
+    try:
+        recipe.edge_kinds()
+    except EdgeCaseConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = f"{msg} (got {err.get('input')!r:.80})" if "input" in err else msg
+        problems.append(f"{_loc(loc)}: {msg}")
+    # Union types report one error per member; the same path twice reads as noise.
+    return list(dict.fromkeys(problems))
+
+
+def parse_recipe(data: Any, source: str | None = None) -> Recipe:
+    """Validate already-parsed YAML data; raises `RecipeError` listing every problem with its key path."""
+    if not isinstance(data, dict):
+        raise RecipeError(
+            [f"(top level): expected a mapping of recipe keys, got {type(data).__name__}"], source
+        )
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_pydantic_problems(exc), source) from None
+    problems = _check_semantics(recipe)
+    if problems:
+        raise RecipeError(problems, source)
+    return recipe
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError([f"(file): cannot read {path}: {exc.strerror}"], str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError([f"(yaml): {exc}"], str(path)) from None
+    recipe = parse_recipe(data, str(path))
+    ref = recipe.reference
+    if ref is not None and "://" not in ref.path and not Path(ref.path).is_absolute():
+        # A relative reference path means "next to the recipe", wherever the command runs from.
+        resolved = str((path.parent / ref.path).resolve())
+        recipe = recipe.model_copy(update={"reference": ref.model_copy(update={"path": resolved})})
+    return recipe
+
+
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def resolve_data_path(path: str) -> Path:
+    """`hf_synth://x` → the file x shipped in the package's data folder; other paths unchanged."""
+    if path.startswith("hf_synth://"):
+        return PACKAGE_DATA / path.removeprefix("hf_synth://")
+    return Path(path)

@@ -1,0 +1,190 @@
+"""Helpers for tests/test_hub.py: a small Hub-ready release folder and client subprocesses.
+
+The folder has the shape DESIGN.md gives for ``hf-synth generate --out DIR`` (hash-named parquet files per
+split and kind, README.md with ``configs`` + ``dataset_info``, report.json, recipe.yaml, images/, and a
+``.hf-synth/`` run store that must never be pushed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOPICS = ["sports", "tech", "true"]  # "true": a YAML-looking dimension value, kept as a string
+EDGE_KINDS = ["none", "typo"]
+
+
+def make_rows(version: int, n: int = 12) -> list[dict[str, Any]]:
+    """Rows of one release; ``version`` changes the texts so file hashes differ between releases."""
+    rows = []
+    for i in range(n):
+        edge = 1 if i % 4 == 3 else 0
+        rows.append(
+            {
+                "topic": i % len(TOPICS),
+                "text": f"v{version} row {i}: about {TOPICS[i % len(TOPICS)]}"
+                + (" wiht a typo" if edge else ""),
+                "edge_case": edge,
+                "is_edge_case": bool(edge),
+                "edge_case_of": (i - 1) if edge else None,
+                "stratum": TOPICS[i % len(TOPICS)],
+                "slot_id": i,
+                "split": "train" if i % 3 else "test",
+            }
+        )
+    return rows
+
+
+def build_release(folder: Path, version: int, repo_name: str = "synthetic") -> dict[str, Any]:
+    """Write a release folder; return ``{"files": {cfg: {split: [paths]}}, "rows": {cfg: {split: rows}}}``.
+
+    Rows are given without the ``split`` key, as ``load_dataset`` returns them (ClassLabels as ints).
+    """
+    from datasets import ClassLabel, Dataset, DatasetInfo, Features, Value
+    from datasets.splits import SplitDict, SplitInfo
+
+    features = Features(
+        {
+            "topic": ClassLabel(names=TOPICS),
+            "text": Value("string"),
+            "edge_case": ClassLabel(names=EDGE_KINDS),
+            "is_edge_case": Value("bool"),
+            "edge_case_of": Value("int64"),
+            "stratum": Value("string"),
+            "slot_id": Value("int64"),
+        }
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data").mkdir(exist_ok=True)
+    all_rows = make_rows(version)
+    files: dict[str, dict[str, list[str]]] = {"default": {}, "clean": {}, "edge_cases": {}}
+    rows: dict[str, dict[str, list[dict]]] = {"default": {}, "clean": {}, "edge_cases": {}}
+    sizes: dict[str, dict[str, tuple[int, int]]] = {"default": {}, "clean": {}, "edge_cases": {}}
+    for split in ("train", "test"):
+        for kind, config in (("clean", "clean"), ("edge", "edge_cases")):
+            part = [
+                {k: v for k, v in r.items() if k != "split"}
+                for r in all_rows
+                if r["split"] == split and r["is_edge_case"] == (kind == "edge")
+            ]
+            if not part:
+                continue
+            ds = Dataset.from_list(part, features=features)
+            tmp = folder / "data" / f".tmp-{split}-{kind}.parquet"
+            ds.to_parquet(str(tmp))
+            sha8 = hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]
+            rel = f"data/{split}-{kind}-{sha8}.parquet"
+            tmp.rename(folder / rel)
+            for cfg in (config, "default"):
+                files[cfg].setdefault(split, []).append(rel)
+                rows[cfg].setdefault(split, []).extend(part)
+                n, b = sizes[cfg].get(split, (0, 0))
+                sizes[cfg][split] = (n + len(part), b + ds.data.nbytes)
+
+    configs = []
+    infos = []
+    for cfg in ("default", "clean", "edge_cases"):
+        entry: dict[str, Any] = {
+            "config_name": cfg,
+            "data_files": [{"split": s, "path": p} for s, p in files[cfg].items()],
+        }
+        if cfg == "default":
+            entry["default"] = True
+        configs.append(entry)
+        splits = SplitDict()
+        for s, (n, b) in sizes[cfg].items():
+            splits.add(SplitInfo(name=s, num_bytes=b, num_examples=n))
+        info = DatasetInfo(features=features, splits=splits)._to_yaml_dict()
+        infos.append({"config_name": cfg, **info})
+    meta = {
+        "license": "apache-2.0",
+        "language": ["en"],
+        "tags": ["synthetic", "hf-synth"],
+        "pretty_name": f"{repo_name} v{version}",
+        "configs": configs,
+        "dataset_info": infos,
+    }
+    body = f"# {repo_name}\n\nRelease v{version}.\n"
+    card = "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + body
+    (folder / "README.md").write_text(card)
+    (folder / "report.json").write_text(
+        json.dumps({"hf_synth_version": "test", "version": version, "files": files})
+    )
+    (folder / "recipe.yaml").write_text(f"name: {repo_name}\nversion: {version}\n")
+    (folder / "images").mkdir(exist_ok=True)
+    (folder / "images" / f"strata-v{version}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([version]) * 64)
+    # must never leave the machine
+    (folder / ".hf-synth").mkdir(exist_ok=True)
+    (folder / ".hf-synth" / "run.sqlite").write_bytes(b"SQLite format 3\0 secret run store")
+    (folder / f"{repo_name}.py").write_text("raise SystemExit('a dataset script must never be uploaded')\n")
+    (folder / "notes.txt").write_text("scratch notes, not part of a release\n")
+    return {"files": files, "rows": rows}
+
+
+def client_env(url: str, token: str | None, home: Path) -> dict[str, str]:
+    """Environment for a client subprocess talking to the rehearsal Hub at ``url``.
+
+    The HF variables are read when the libraries are imported, hence a fresh interpreter per client.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(
+        HF_ENDPOINT=url,
+        HF_HOME=str(home),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_OFFLINE="0",
+        HF_DATASETS_OFFLINE="0",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run_cli(
+    args: list[str], url: str, token: str | None, home: Path, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python -m hf_synth.cli.hub ARGS`` against the rehearsal Hub."""
+    return subprocess.run(
+        [sys.executable, "-m", "hf_synth.cli", *args],
+        env=client_env(url, token, home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=home,
+    )
+
+
+def run_client(code: str, url: str, token: str | None, home: Path, timeout: float = 180) -> Any:
+    """Run ``code`` in a fresh interpreter; it must ``emit(obj)`` its result (JSON), which is returned."""
+    prelude = textwrap.dedent("""
+        import json, sys
+        import datasets
+        datasets.config.USE_PARQUET_EXPORT = False  # no dataset-viewer host behind HF_ENDPOINT
+        def emit(obj):
+            sys.stdout.write("\\n@@RESULT@@" + json.dumps(obj, default=str) + "\\n")
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        env=client_env(url, token, home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=home,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"client failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    marker = proc.stdout.rsplit("@@RESULT@@", 1)
+    assert len(marker) == 2, proc.stdout[-2000:]
+    return json.loads(marker[1])
