@@ -21,7 +21,7 @@ from hf_synth.testing.messages_server import spawned_server
 
 def run_level(concurrency: int, rows: int, out: Path) -> tuple[float, float, int]:
     from hf_synth.pipeline import RunOptions, generate
-    from hf_synth.recipe.model import parse_recipe
+    from hf_synth.recipe import parse_recipe
 
     recipe = parse_recipe(
         {

@@ -19,7 +19,7 @@ import psutil
 
 from hf_synth.generation.backends.anthropic import AnthropicBackend
 from hf_synth.generation.backends.base import GenerationRequest, GenerationResult
-from hf_synth.recipe.model import FieldSpec
+from hf_synth.recipe.fields import FieldSpec
 from hf_synth.testing.messages_server import spawned_server
 
 FIELDS = {

@@ -18,7 +18,7 @@ KEY = "sk-ant-bench-resume"
 
 def main(rows: int = 100_000) -> None:
     from hf_synth.pipeline import RunOptions, generate
-    from hf_synth.recipe.model import parse_recipe
+    from hf_synth.recipe import parse_recipe
     from hf_synth.testing.messages_server import MessagesServer
 
     recipe = parse_recipe(

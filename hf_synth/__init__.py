@@ -17,18 +17,16 @@ if TYPE_CHECKING:
     import datasets
 
     from hf_synth.planning.plan import Plan
-    from hf_synth.recipe.model import Recipe
+    from hf_synth.recipe import Recipe
 
 __all__ = ["__version__", "generate", "load_recipe", "plan"]
 
-# The submodule `hf_synth.planning.plan` is loaded before the function `plan` below is defined: loading a submodule
-# sets the package attribute, and it must not later replace the function.
 import hf_synth.planning.plan as _plan_module
 
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe YAML file; raises `RecipeError` naming each bad key path."""
-    from hf_synth.recipe.model import load_recipe as _load
+    from hf_synth.recipe import load_recipe as _load
 
     return _load(path)
 
@@ -39,7 +37,9 @@ def _as_recipe(recipe: Recipe | str | Path) -> Recipe:
 
 def plan(recipe: Recipe | str | Path, limit: int | None = None) -> Plan:
     """The recipe's exact plan: one slot per row with its stratum, values, split and edge kind."""
-    return _plan_module.make_plan(_as_recipe(recipe).plan_spec(), limit=limit)
+    from hf_synth.planning.spec import plan_spec
+
+    return _plan_module.make_plan(plan_spec(_as_recipe(recipe)), limit=limit)
 
 
 def generate(recipe: Recipe | str | Path, out: str | Path, **options: Any) -> datasets.DatasetDict:

@@ -21,7 +21,8 @@ from hf_synth.generation.backends.base import Backend
 from hf_synth.generation.engine import Engine, GenerationStats
 from hf_synth.generation.runstore import RunStore
 from hf_synth.planning.plan import Plan, make_plan
-from hf_synth.recipe.model import Recipe
+from hf_synth.planning.spec import plan_spec
+from hf_synth.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
     if recipe.reference is not None:
         from hf_synth.quality.coverage import coverage_report
         from hf_synth.quality.textsource import load_texts
-        from hf_synth.recipe.model import resolve_data_path
+        from hf_synth.recipe import resolve_data_path
 
         ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
         if recipe.reference.max_rows:
@@ -226,7 +227,7 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
     options = options or RunOptions()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    plan = make_plan(recipe.plan_spec(), limit=options.limit)
+    plan = make_plan(plan_spec(recipe), limit=options.limit)
     embedder = None
     if options.quality and (recipe.dedup.near_threshold is not None or recipe.reference is not None):
         from hf_synth.quality.embed.static import make_embedder
@@ -237,7 +238,7 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
         backend = make_backend(recipe, options)
         engine = Engine(
             recipe,
-            plan,
+            plan.slot_specs(),
             backend,
             store,
             progress=options.progress,

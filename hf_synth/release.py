@@ -8,10 +8,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_synth.recipe.model import Recipe, load_recipe
+from hf_synth.errors import HubError
+from hf_synth.recipe import Recipe, load_recipe
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(HubError):
     """The release cannot be planned (the Hub cannot be read)."""
 
 

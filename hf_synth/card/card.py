@@ -64,7 +64,7 @@ _SIZE_BUCKETS = (
     (1_000_000_000_000, "100B<n<1T"),
 )
 CONFIG_ORDER = ("default", "clean", "edge_cases")
-# One-line descriptions of hf_synth.edge_cases.kinds' built-in kinds (their settings carry no instruction text).
+# One-line descriptions of the built-in edge kinds (their settings carry no instruction text).
 BUILTIN_EDGE_KINDS = {
     "very_short": "Text field of only a few words.",
     "very_long": "Text field of hundreds of words.",

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from hf_synth.recipe.model import RecipeError, load_recipe
+from hf_synth.recipe import RecipeError, load_recipe
 
 DEMO_RECIPE = Path(__file__).resolve().parent / "data" / "demo.yaml"
 
@@ -19,9 +19,10 @@ EXIT_INCOMPLETE = 3
 
 def _plan_cmd(args: argparse.Namespace) -> int:
     from hf_synth.planning.plan import make_plan
+    from hf_synth.planning.spec import plan_spec
 
     recipe = load_recipe(args.recipe)
-    plan = make_plan(recipe.plan_spec(), limit=args.limit)
+    plan = make_plan(plan_spec(recipe), limit=args.limit)
     table = plan.to_table()
     if args.estimate:
         from hf_synth.planning.estimate import estimate_run

@@ -12,10 +12,30 @@ import datasets
 import pyarrow.parquet as pq
 
 from hf_synth.planning.plan import Plan
-from hf_synth.recipe.model import Recipe
-from hf_synth.recipe.schema import field_feature, to_feature_value
+from hf_synth.recipe import Recipe
+from hf_synth.recipe.fields import FieldSpec, value_str
 
 CONFIGS = ("default", "clean", "edge_cases")
+
+
+def field_feature(spec: FieldSpec) -> datasets.Value:
+    """The `datasets` feature type a field is stored as (every field column is nullable in Arrow)."""
+    if spec.type == "integer":
+        return datasets.Value("int64")
+    if spec.type == "number":
+        return datasets.Value("float64")
+    if spec.type == "boolean":
+        return datasets.Value("bool")
+    return datasets.Value("string")
+
+
+def to_feature_value(spec: FieldSpec, value: Any) -> Any:
+    """A validated field value in the form its feature column stores (enum values as their text)."""
+    if value is None:
+        return None
+    if spec.type == "enum":
+        return value_str(value)
+    return value
 
 
 def build_features(recipe: Recipe) -> datasets.Features:

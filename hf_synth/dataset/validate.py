@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import chisquare
 
 from hf_synth.dataset.build import read_split_tables
-from hf_synth.recipe.model import FieldSpec
+from hf_synth.recipe.fields import FieldSpec
 from hf_synth.recipe.schema import validate_item
 
 

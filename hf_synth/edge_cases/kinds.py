@@ -57,12 +57,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from hf_synth.errors import EdgeCaseConfigError
+
 if TYPE_CHECKING:
     import random
 
     import numpy as np
 
-    from hf_synth.recipe.model import FieldSpec
+    from hf_synth.recipe.fields import FieldSpec
 
     Rng = random.Random | np.random.Generator
 
@@ -88,15 +90,6 @@ Check = Callable[[dict[str, Any], "EdgeContext"], "str | None"]
 # --------------------------------------------------------------------------------------------------
 # errors and context
 # --------------------------------------------------------------------------------------------------
-
-
-class EdgeCaseConfigError(ValueError):
-    """An invalid ``edge_cases.kinds`` entry; ``str()`` is ``"<key path>: <what was expected>"``."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}")
 
 
 class PartnerMissingError(ValueError):

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hf_synth.edge_cases.kinds import EdgeContext, normalise_text
+from hf_synth.errors import BudgetExceededError, IncompleteRunError
 from hf_synth.generation.backends.base import (
     Backend,
     FatalBackendError,
@@ -31,9 +32,10 @@ from hf_synth.generation.backends.base import (
     Usage,
 )
 from hf_synth.generation.runstore import RunStore
-from hf_synth.planning.plan import Plan
-from hf_synth.recipe.model import Recipe, template_env
+from hf_synth.generation.slots import SlotSpec
+from hf_synth.recipe import Recipe
 from hf_synth.recipe.schema import item_json_schema, validate_item
+from hf_synth.recipe.templates import template_env
 
 log = logging.getLogger(__name__)
 
@@ -73,31 +75,6 @@ class GenerationStats:
     model: str = ""
 
 
-class BudgetExceededError(RuntimeError):
-    """The next requests would spend more than the budget; finished work stays resumable."""
-
-    def __init__(self, budget: float, spent: float, pending: int) -> None:
-        self.budget, self.spent, self.pending = budget, spent, pending
-        super().__init__(
-            f"budget ${budget:.2f} reached (spent ${spent:.4f} including failed requests); {pending} rows "
-            "not generated. Re-run with a larger --budget to resume."
-        )
-
-
-class IncompleteRunError(RuntimeError):
-    """Quotas could not be met within the attempts; finished work stays in the run store."""
-
-    def __init__(self, short_cells: dict[str, int], slot_errors: dict[int, str]) -> None:
-        self.short_cells = short_cells
-        self.slot_errors = slot_errors
-        cells = ", ".join(f"{cell} (short {n})" for cell, n in sorted(short_cells.items()))
-        sample = "; ".join(f"slot {sid}: {err}" for sid, err in list(slot_errors.items())[:5])
-        super().__init__(
-            f"{sum(short_cells.values())} rows could not be generated; short cells: {cells}. "
-            f"Last errors: {sample}. Re-run the same command to resume."
-        )
-
-
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -108,7 +85,7 @@ class Engine:
     def __init__(
         self,
         recipe: Recipe,
-        plan: Plan,
+        slots: list[SlotSpec],
         backend: Backend,
         store: RunStore,
         *,
@@ -117,7 +94,6 @@ class Engine:
         budget_usd: float | None = None,
     ) -> None:
         self.recipe = recipe
-        self.plan = plan
         self.backend = backend
         self.store = store
         self.progress = progress
@@ -130,7 +106,7 @@ class Engine:
         self._system_t = self._env.from_string(recipe.system) if recipe.system else None
         self._schema = item_json_schema(self.fields)
         self._group_prompts: dict[str, tuple[str | None, str]] = {}
-        self.slots = self._build_slots()
+        self.slots = self._build_slots(slots)
         self.stats = GenerationStats(backend=backend.name, model=backend.model, planned=len(self.slots))
         self._feedback: dict[str, str] = {}
         self._last_error: dict[int, str] = {}
@@ -142,17 +118,13 @@ class Engine:
 
     # --- keys and prompts -------------------------------------------------------------------------
 
-    def _build_slots(self) -> dict[int, Slot]:
-        plan = self.plan
-        dims = list(plan.spec.dimensions)
-        groups: dict[tuple[int, ...], str] = {}
+    def _build_slots(self, specs: list[SlotSpec]) -> dict[int, Slot]:
+        groups: dict[tuple[str, ...], str] = {}
         slots: dict[int, Slot] = {}
-        code_cols = [plan.codes[d.name] for d in dims]
-        for i in range(len(plan.slot_id)):
-            sid = int(plan.slot_id[i])
-            codes = tuple(int(c[i]) for c in code_cols)
-            group = groups.get(codes)
-            values = {d.name: d.values[c] for d, c in zip(dims, codes, strict=True)}
+        for spec in specs:
+            values = spec.values
+            group_values = tuple(values.values())
+            group = groups.get(group_values)
             if group is None:
                 system = self._system_t.render(**values, n_items=1) if self._system_t else None
                 prompt = self._prompt_t.render(**values, n_items=1)
@@ -169,16 +141,16 @@ class Engine:
                         "schema": self._schema,
                     }
                 )
-                groups[codes] = group
+                groups[group_values] = group
                 self._group_prompts[group] = (system, prompt)
-            edge = int(plan.edge[i])
-            slot = Slot(sid, values, plan.stratum_id(i), edge, int(plan.partner[i]), group)
+            edge = spec.edge_index
+            slot = Slot(spec.slot_id, dict(values), spec.stratum_id, edge, spec.partner, group)
             if edge == 0:
                 slot.key = group
             elif slot.partner < 0:
                 kind = self.kinds[edge - 1]
                 slot.key = _hash({"group": group, "edge": kind.name, "settings": kind.settings})
-            slots[sid] = slot
+            slots[spec.slot_id] = slot
         return slots
 
     def _edge_context(self, slot: Slot, rows: dict[int, dict[str, Any]]) -> EdgeContext:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hf_synth.errors import HubError
+
 # What a release is made of: everything else in the folder (the run store .hf-synth/, stray files)
 # stays local.
 ROOT_FILES = ("README.md", "report.json", "recipe.yaml")
@@ -21,7 +23,7 @@ DEFAULT_BRANCH = "main"
 _REPO_ID_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class PushError(RuntimeError):
+class PushError(HubError):
     """A release could not be pushed; the message says why and what to do (never the token)."""
 
 

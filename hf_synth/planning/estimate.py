@@ -14,8 +14,9 @@ from hf_synth.generation.backends.anthropic import DEFAULT_MODEL
 from hf_synth.generation.backends.base import Usage
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
 from hf_synth.planning.plan import Plan
-from hf_synth.recipe.model import Recipe, template_env
+from hf_synth.recipe import Recipe
 from hf_synth.recipe.schema import item_json_schema
+from hf_synth.recipe.templates import template_env
 
 log = logging.getLogger(__name__)
 

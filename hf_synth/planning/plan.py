@@ -12,12 +12,19 @@ Everything here is pure and deterministic given `PlanSpec.seed`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import maximum_flow
+
+from hf_synth.errors import PlanError
+from hf_synth.generation.slots import SlotSpec
+from hf_synth.planning.rounding import (
+    apportion_table,
+    controlled_round,
+    largest_remainder,
+    round_sparse,
+    snap,
+)
 
 __all__ = [
     "DimensionSpec",
@@ -32,9 +39,6 @@ __all__ = [
 STRATUM_SEP = " | "
 NO_EDGE = "none"
 
-# Real quotas are products and quotients of floats; values this close to an integer are that integer.
-_SNAP_ABS = 1e-9
-_SNAP_REL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,30 @@ class Plan:
         k = int(self.edge[slot])
         return NO_EDGE if k == 0 else self.spec.edge_kinds[k - 1].name
 
+    def slot_specs(self) -> list[SlotSpec]:
+        """One `SlotSpec` per slot (what the generation engine fills), ordered by slot id."""
+        dims = self.spec.dimensions
+        strata = self.stratum_ids()
+        codes = [self.codes[d.name].tolist() for d in dims]
+        return [
+            SlotSpec(
+                slot_id=int(sid),
+                values={d.name: d.values[c[i]] for d, c in zip(dims, codes, strict=True)},
+                stratum_id=strata[int(st)],
+                edge_index=int(e),
+                partner=int(p),
+            )
+            for i, (sid, st, e, p) in enumerate(
+                zip(
+                    self.slot_id.tolist(),
+                    self.stratum.tolist(),
+                    self.edge.tolist(),
+                    self.partner.tolist(),
+                    strict=True,
+                )
+            )
+        ]
+
     def to_table(self) -> dict:
         """JSON-able summary for `hf-synth plan`: cells, marginals, splits, edge kinds, notes."""
         split_names = [name for name, _ in self.spec.splits]
@@ -143,206 +171,6 @@ class Plan:
 
 
 # --------------------------------------------------------------------------------------------------
-# Rounding helpers
-
-
-def _snap(x: np.ndarray, scale: float) -> np.ndarray:
-    """Replace values within float noise of an integer by that integer."""
-    nearest = np.round(x)
-    tol = _SNAP_ABS + _SNAP_REL * max(1.0, scale)
-    return np.where(np.abs(x - nearest) <= tol, nearest, x)
-
-
-def largest_remainder(total: int, weights: np.ndarray | Sequence[float]) -> np.ndarray:
-    """Apportion the integer `total` over `weights` by the largest-remainder (Hamilton) method.
-
-    Args:
-        total: number of units to apportion, >= 0.
-        weights: shape (k,), finite, >= 0, need not sum to 1; must not all be 0 when total > 0.
-
-    Returns:
-        int64 array of shape (k,) summing to `total`; entry i is floor or ceil of total * w_i / sum(w).
-        Ties between equal remainders go to the lower index, so the result is deterministic.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 1:
-        raise ValueError(f"weights must be one-dimensional, got shape {w.shape}")
-    total = int(total)
-    if total < 0:
-        raise ValueError(f"total must be >= 0, got {total}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("weights must be finite and >= 0")
-    if total == 0:
-        return np.zeros(w.shape[0], dtype=np.int64)
-    wsum = float(w.sum())
-    if wsum <= 0:
-        raise ValueError("weights must not all be zero when total > 0")
-    quota = _snap(total * (w / wsum), total)
-    base = np.floor(quota).astype(np.int64)
-    missing = total - int(base.sum())
-    if missing < 0 or missing > w.shape[0]:  # pragma: no cover - impossible after snapping
-        raise ValueError("largest remainder failed: quotas inconsistent with total")
-    order = np.argsort(-(quota - base), kind="stable")
-    base[order[:missing]] += 1
-    return base
-
-
-def _round_sparse(
-    r_idx: np.ndarray,
-    c_idx: np.ndarray,
-    up_room: np.ndarray,
-    n_rows: int,
-    n_cols: int,
-    row_need: np.ndarray,
-    col_lo: np.ndarray,
-    col_hi: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray | None:
-    """Choose which fractional entries round up, as a max-flow with lower bounds on column sums.
-
-    Entry e (row r_idx[e], column c_idx[e]) may add 0 or 1 over its floor (`up_room` marks entries
-    that are fractional). Row i must receive exactly row_need[i] round-ups, column j between
-    col_lo[j] and col_hi[j]. Returns a 0/1 int64 vector over the entries, or None when infeasible.
-
-    The lower bounds are removed by the usual reduction to a circulation with a super source and
-    super sink; that keeps a single `maximum_flow` call even when column totals are free.
-    """
-    frac = np.flatnonzero(up_room)
-    total_need = int(row_need.sum())
-    if total_need == 0:
-        if np.any(col_lo > 0):
-            return None
-        return np.zeros(r_idx.shape[0], dtype=np.int64)
-    # Relabel rows and columns randomly: the flow algorithm scans nodes in label order, so this is
-    # what makes the choice of round-ups unbiased instead of favouring early cells.
-    row_node = 1 + rng.permutation(n_rows)
-    col_node = 1 + n_rows + rng.permutation(n_cols)
-    s, t = 0, n_rows + n_cols + 1
-    ss, tt = t + 1, t + 2
-    lo_sum = int(col_lo.sum())
-    rows_pos = np.flatnonzero(row_need > 0)
-    slack = col_hi - col_lo
-    slack_pos = np.flatnonzero(slack > 0)
-    lo_pos = np.flatnonzero(col_lo > 0)
-    src = np.concatenate(
-        [
-            np.full(rows_pos.shape[0], ss),
-            row_node[r_idx[frac]],
-            col_node[slack_pos],
-            col_node[lo_pos],
-            [s, ss, t],
-        ]
-    )
-    dst = np.concatenate(
-        [
-            row_node[rows_pos],
-            col_node[c_idx[frac]],
-            np.full(slack_pos.shape[0], t),
-            np.full(lo_pos.shape[0], tt),
-            [tt, t, s],
-        ]
-    )
-    cap = np.concatenate(
-        [
-            row_need[rows_pos],
-            np.ones(frac.shape[0], dtype=np.int64),
-            slack[slack_pos],
-            col_lo[lo_pos],
-            [total_need, lo_sum, total_need],
-        ]
-    )
-    keep = cap > 0
-    n_nodes = t + 3
-    graph = csr_matrix(
-        (cap[keep].astype(np.int32), (src[keep].astype(np.int32), dst[keep].astype(np.int32))),
-        shape=(n_nodes, n_nodes),
-    )
-    result = maximum_flow(graph, ss, tt, method="dinic")
-    if int(result.flow_value) != total_need + lo_sum:
-        return None
-    out = np.zeros(r_idx.shape[0], dtype=np.int64)
-    if frac.shape[0]:
-        flows = np.asarray(result.flow[row_node[r_idx[frac]], col_node[c_idx[frac]]]).ravel()
-        out[frac] = flows > 0
-    return out
-
-
-def controlled_round(
-    real: np.ndarray,
-    row_totals: np.ndarray | Sequence[int],
-    col_totals: np.ndarray | Sequence[int] | None,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Round a 2-D table entrywise to floor/ceil while hitting given row and column totals.
-
-    Args:
-        real: shape (r, c), finite, >= 0; real-valued counts (e.g. stratum size × value share).
-        row_totals: shape (r,), integers; each must be floor or ceil of the row sum of `real`.
-        col_totals: shape (c,), integers summing to sum(row_totals), or None to let each column total
-            be chosen freely as floor or ceil of the column sum of `real`.
-        rng: seeded generator; it decides which of the admissible roundings is returned.
-
-    Returns:
-        int64 array of shape (r, c): every entry is floor(real) or ceil(real) (exact integers stay
-        unchanged), rows sum to `row_totals`, columns to `col_totals` (or floor/ceil of column sums).
-
-    Raises:
-        ValueError: on bad shapes/values, or when no such rounding exists for the given totals.
-    """
-    x = np.asarray(real, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"real must be two-dimensional, got shape {x.shape}")
-    if not np.all(np.isfinite(x)) or np.any(x < 0):
-        raise ValueError("real must be finite and >= 0")
-    n_rows, n_cols = x.shape
-    rt = np.asarray(row_totals, dtype=np.int64)
-    if rt.shape != (n_rows,):
-        raise ValueError(f"row_totals must have shape ({n_rows},), got {rt.shape}")
-    x = _snap(x, float(x.max()) if x.size else 1.0)
-    base = np.floor(x).astype(np.int64)
-    fractional = (x - base) > 0
-    row_need = rt - base.sum(axis=1)
-    if np.any(row_need < 0) or np.any(row_need > fractional.sum(axis=1)):
-        raise ValueError("a row total is not reachable by rounding its entries to floor/ceil")
-    col_base = base.sum(axis=0)
-    if col_totals is None:
-        col_sum = _snap(x.sum(axis=0), float(rt.sum()))
-        col_lo = np.floor(col_sum).astype(np.int64) - col_base
-        col_hi = np.ceil(col_sum).astype(np.int64) - col_base
-        col_lo = np.clip(col_lo, 0, None)
-        col_hi = np.minimum(col_hi, fractional.sum(axis=0))
-    else:
-        ct = np.asarray(col_totals, dtype=np.int64)
-        if ct.shape != (n_cols,):
-            raise ValueError(f"col_totals must have shape ({n_cols},), got {ct.shape}")
-        if int(ct.sum()) != int(rt.sum()):
-            raise ValueError(f"row totals sum to {int(rt.sum())} but column totals to {int(ct.sum())}")
-        col_lo = col_hi = ct - col_base
-        if np.any(col_lo < 0) or np.any(col_lo > fractional.sum(axis=0)):
-            raise ValueError("a column total is not reachable by rounding its entries to floor/ceil")
-    r_idx, c_idx = np.divmod(np.arange(n_rows * n_cols, dtype=np.int64), n_cols)
-    ups = _round_sparse(r_idx, c_idx, fractional.ravel(), n_rows, n_cols, row_need, col_lo, col_hi, rng)
-    if ups is None:
-        raise ValueError("no controlled rounding exists for these row and column totals")
-    return base + ups.reshape(n_rows, n_cols)
-
-
-def _apportion_table(row_totals: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Rows × values table: entry (i, j) is floor/ceil of row_totals[i] × share_j, rows exact,
-    column totals the largest-remainder marginal (or, if that is infeasible, another floor/ceil)."""
-    w = np.asarray(weights, dtype=np.float64)
-    share = w / w.sum()
-    real = row_totals[:, None].astype(np.float64) * share[None, :]
-    total = int(row_totals.sum())
-    try:
-        return controlled_round(real, row_totals, largest_remainder(total, w), rng)
-    except ValueError:
-        # Largest-remainder margins have always been feasible for these rank-one tables in our
-        # experiments, but the theorem only promises *some* floor/ceil margins; fall back to that.
-        return controlled_round(real, row_totals, None, rng)
-
-
-# --------------------------------------------------------------------------------------------------
 # Validation
 
 
@@ -359,80 +187,80 @@ def _validate(spec: PlanSpec) -> None:
     for i, dim in enumerate(spec.dimensions):
         where = f"dimension {dim.name!r} (#{i})"
         if not isinstance(dim.name, str) or not dim.name:
-            raise ValueError(f"dimension #{i} needs a non-empty string name")
+            raise PlanError(f"dimension #{i} needs a non-empty string name")
         if dim.name in names:
-            raise ValueError(f"duplicate dimension name {dim.name!r}")
+            raise PlanError(f"duplicate dimension name {dim.name!r}")
         names.add(dim.name)
         if len(dim.values) == 0:
-            raise ValueError(f"{where} has no values")
+            raise PlanError(f"{where} has no values")
         if len(set(dim.values)) != len(dim.values):
-            raise ValueError(f"{where} has duplicate values")
+            raise PlanError(f"{where} has duplicate values")
         if not all(isinstance(v, str) for v in dim.values):
-            raise ValueError(f"{where}: values must be strings")
+            raise PlanError(f"{where}: values must be strings")
         if len(dim.weights) != len(dim.values):
-            raise ValueError(f"{where} has {len(dim.values)} values but {len(dim.weights)} weights")
+            raise PlanError(f"{where} has {len(dim.values)} values but {len(dim.weights)} weights")
         for v, w in zip(dim.values, dim.weights, strict=True):
             if not isinstance(w, (int, float, np.integer, np.floating)) or isinstance(w, bool):
-                raise ValueError(f"{where}: weight of {v!r} must be a number, got {w!r}")
+                raise PlanError(f"{where}: weight of {v!r} must be a number, got {w!r}")
             if not math.isfinite(float(w)) or float(w) <= 0:
-                raise ValueError(f"{where}: weight of {v!r} must be finite and > 0, got {w!r}")
+                raise PlanError(f"{where}: weight of {v!r} must be finite and > 0, got {w!r}")
     if len(set(spec.strata_by)) != len(spec.strata_by):
-        raise ValueError(f"strata_by has duplicates: {list(spec.strata_by)}")
+        raise PlanError(f"strata_by has duplicates: {list(spec.strata_by)}")
     for name in spec.strata_by:
         if name not in names:
-            raise ValueError(f"strata_by names unknown dimension {name!r}")
+            raise PlanError(f"strata_by names unknown dimension {name!r}")
     dims = {d.name: d for d in spec.dimensions}
     sdims = _strata_dims(spec)
     if spec.cell_counts is not None:
         for key, n in spec.cell_counts.items():
             if not isinstance(key, tuple) or len(key) != len(sdims):
-                raise ValueError(
+                raise PlanError(
                     f"cell_counts key {key!r} must be a tuple of {len(sdims)} values of {list(sdims)}"
                 )
             for dname, v in zip(sdims, key, strict=True):
                 if v not in dims[dname].values:
-                    raise ValueError(f"cell_counts key {key!r}: {v!r} is not a value of {dname!r}")
+                    raise PlanError(f"cell_counts key {key!r}: {v!r} is not a value of {dname!r}")
             if not _is_int(n) or n < 0:
-                raise ValueError(f"cell_counts[{key!r}] must be an integer >= 0, got {n!r}")
+                raise PlanError(f"cell_counts[{key!r}] must be an integer >= 0, got {n!r}")
     elif spec.size is None:
-        raise ValueError("either cell_counts or size must be given")
+        raise PlanError("either cell_counts or size must be given")
     elif not _is_int(spec.size) or spec.size < 0:
-        raise ValueError(f"size must be an integer >= 0, got {spec.size!r}")
+        raise PlanError(f"size must be an integer >= 0, got {spec.size!r}")
     if len(spec.splits) == 0:
-        raise ValueError("at least one split is needed")
+        raise PlanError("at least one split is needed")
     split_names = [name for name, _ in spec.splits]
     if len(set(split_names)) != len(split_names):
-        raise ValueError(f"duplicate split names: {split_names}")
+        raise PlanError(f"duplicate split names: {split_names}")
     for name, w in spec.splits:
         if not isinstance(name, str) or not name:
-            raise ValueError(f"split names must be non-empty strings, got {name!r}")
+            raise PlanError(f"split names must be non-empty strings, got {name!r}")
         if isinstance(w, bool) or not math.isfinite(float(w)) or float(w) <= 0:
-            raise ValueError(f"split {name!r}: weight must be finite and > 0, got {w!r}")
+            raise PlanError(f"split {name!r}: weight must be finite and > 0, got {w!r}")
     share = float(spec.edge_share)
     if not math.isfinite(share) or not 0.0 <= share <= 1.0:
-        raise ValueError(f"edge_share must be in [0, 1], got {spec.edge_share!r}")
+        raise PlanError(f"edge_share must be in [0, 1], got {spec.edge_share!r}")
     kinds: set[str] = set()
     for kind in spec.edge_kinds:
         if not isinstance(kind.name, str) or not kind.name:
-            raise ValueError(f"edge kind names must be non-empty strings, got {kind.name!r}")
+            raise PlanError(f"edge kind names must be non-empty strings, got {kind.name!r}")
         if kind.name == NO_EDGE:
-            raise ValueError(f"edge kind name {NO_EDGE!r} is reserved for ordinary rows")
+            raise PlanError(f"edge kind name {NO_EDGE!r} is reserved for ordinary rows")
         if kind.name in kinds:
-            raise ValueError(f"duplicate edge kind {kind.name!r}")
+            raise PlanError(f"duplicate edge kind {kind.name!r}")
         kinds.add(kind.name)
         if kind.count is not None and (not _is_int(kind.count) or kind.count < 0):
-            raise ValueError(f"edge kind {kind.name!r}: count must be an integer >= 0, got {kind.count!r}")
+            raise PlanError(f"edge kind {kind.name!r}: count must be an integer >= 0, got {kind.count!r}")
         if isinstance(kind.weight, bool) or not math.isfinite(float(kind.weight)) or kind.weight <= 0:
-            raise ValueError(f"edge kind {kind.name!r}: weight must be finite and > 0, got {kind.weight!r}")
+            raise PlanError(f"edge kind {kind.name!r}: weight must be finite and > 0, got {kind.weight!r}")
         p = kind.partner
         across_ok = isinstance(p, str) and p.startswith("across:") and p[len("across:") :] in names
         if p is not None and p != "same_stratum" and not across_ok:
-            raise ValueError(
+            raise PlanError(
                 f"edge kind {kind.name!r}: partner must be None, 'same_stratum' or "
                 f"'across:<dimension>' with a known dimension, got {p!r}"
             )
     if not _is_int(spec.seed) or spec.seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {spec.seed!r}")
+        raise PlanError(f"seed must be an integer >= 0, got {spec.seed!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -470,7 +298,7 @@ def _cells_from_size(spec: PlanSpec, size: int, rng: np.random.Generator) -> tup
         w = np.asarray(dims[name].weights, dtype=np.float64)
         keep = counts > 0
         codes, counts = codes[keep], counts[keep]
-        table = _apportion_table(counts, w, rng)
+        table = apportion_table(counts, w, rng)
         n_vals = w.shape[0]
         codes = np.concatenate(
             [np.repeat(codes, n_vals, axis=0), np.tile(np.arange(n_vals), codes.shape[0])[:, None]], axis=1
@@ -493,7 +321,7 @@ def _edge_totals(spec: PlanSpec, n: int) -> np.ndarray:
         weights = np.array([spec.edge_kinds[i].weight for i in free], dtype=np.float64)
         out[free] = largest_remainder(budget, weights)
     if int(out.sum()) > n:
-        raise ValueError(f"edge-case counts add up to {int(out.sum())} rows, more than the plan size {n}")
+        raise PlanError(f"edge-case counts add up to {int(out.sum())} rows, more than the plan size {n}")
     return out
 
 
@@ -684,7 +512,7 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
     """
     _validate(spec)
     if limit is not None and (not _is_int(limit) or limit < 0):
-        raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
+        raise PlanError(f"limit must be an integer >= 0, got {limit!r}")
     # Independent streams per phase: changing one part of a spec does not reshuffle the others.
     streams = np.random.SeedSequence(int(spec.seed)).spawn(8)
     rng_cells, _, rng_splits, rng_edges, rng_mix, rng_shuffle, rng_partner, rng_limit = (
@@ -739,14 +567,14 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
             table = np.zeros((n_strata, n_vals), dtype=np.int64)
             table[np.arange(n_strata), cell_codes[:, col]] = cell_n
         else:
-            table = _apportion_table(cell_n, np.asarray(dim.weights), drng)
+            table = apportion_table(cell_n, np.asarray(dim.weights), drng)
             seq = np.repeat(np.tile(np.arange(n_vals, dtype=np.int32), n_strata), table.ravel())
             codes[dim.name] = seq[_within_stratum_perm(stratum, drng)]
         value_tables[dim.name] = table
 
     # Splits: strata × splits.
     split_w = np.array([w for _, w in spec.splits], dtype=np.float64)
-    split_table = _apportion_table(cell_n, split_w, rng_splits)
+    split_table = apportion_table(cell_n, split_w, rng_splits)
 
     # Edge kinds: strata × (none + kinds), both margins exact, so the rounding always exists.
     n_edge_cols = len(spec.edge_kinds) + 1
@@ -768,7 +596,7 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
     k_rep = np.tile(np.tile(np.arange(n_edge_cols), n_splits), n_strata)
     if n_total:
         real3 = split_table[s_rep, j_rep].astype(np.float64) * edge_table[s_rep, k_rep] / cell_n[s_rep]
-        real3 = _snap(real3, float(cell_n.max()))
+        real3 = snap(real3, float(cell_n.max()))
         base3 = np.floor(real3).astype(np.int64)
         rows = s_rep * n_splits + j_rep
         cols = s_rep * n_edge_cols + k_rep
@@ -778,7 +606,7 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
         col_need = edge_table.ravel() - np.bincount(cols, base3, minlength=n_strata * n_edge_cols).astype(
             np.int64
         )
-        ups = _round_sparse(
+        ups = round_sparse(
             rows,
             cols,
             real3 > base3,

@@ -725,7 +725,8 @@ def coverage_report(
 
     Args:
         synthetic_texts, reference_texts: ≥ 2 texts each (any length or script; empty strings allowed).
-        embedder: `hf_synth.quality.embed.sentence.Embedder`; None → the bundled all-MiniLM-L6-v2 with the disk cache.
+        embedder: `hf_synth.quality.embed.sentence.Embedder`; None → the bundled all-MiniLM-L6-v2 with
+            the disk cache.
         seed: seeds every subsample and k-means; same seed and inputs → same numbers.
         k: neighbours for the kNN metrics (Naeem et al. use 5).
     Returns keys: coverage (headline 0-1, `support_coverage`), coverage_definition, support, knn, clusters,

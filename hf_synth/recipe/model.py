@@ -8,73 +8,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from jinja2 import TemplateError
+from pydantic import Field, ValidationError, field_validator
 
-from hf_synth.planning.plan import DimensionSpec, EdgeKindSpec, PlanSpec
-
-Scalar = str | int | float | bool | None
+from hf_synth.edge_cases.kinds import EdgeKind, build_kinds
+from hf_synth.errors import EdgeCaseConfigError, RecipeError
+from hf_synth.recipe.fields import FieldSpec, Scalar, StrictModel, value_str
+from hf_synth.recipe.templates import template_env
 
 DEFAULT_EDGE_SHARE = 0.07
 
 
-class RecipeError(ValueError):
-    """A recipe that cannot be run; `str()` lists one `key.path: what was expected` per line."""
-
-    def __init__(self, problems: list[str], source: str | None = None) -> None:
-        self.problems = problems
-        self.source = source
-        head = f"invalid recipe {source}" if source else "invalid recipe"
-        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
-
-
-def value_str(value: Scalar) -> str:
-    """The canonical string form of a YAML scalar, used for labels everywhere after the recipe."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldSpec(_Strict):
-    """One output field the LLM writes for each row."""
-
-    type: Literal["string", "integer", "number", "boolean", "enum"] = "string"
-    description: str = ""
-    values: list[Scalar] | None = None
-    optional: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> FieldSpec:
-        if self.type == "enum" and not self.values:
-            raise ValueError("an enum field needs a non-empty 'values' list")
-        if self.type != "enum" and self.values is not None:
-            raise ValueError("'values' is only for enum fields")
-        if self.type not in ("integer", "number") and (self.minimum is not None or self.maximum is not None):
-            raise ValueError("'minimum'/'maximum' are only for integer and number fields")
-        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise ValueError("'minimum' must not exceed 'maximum'")
-        return self
-
-
-class StrataSpec(_Strict):
+class StrataSpec(StrictModel):
     by: list[str] = Field(min_length=1)
     counts: dict[Any, Any] | None = None
 
 
-class BackendConfig(_Strict):
+class BackendConfig(StrictModel):
     name: Literal["anthropic", "local"] = "anthropic"
     model: str | None = None
     max_tokens: int = Field(512, gt=0)
@@ -92,7 +42,7 @@ class BackendConfig(_Strict):
     batch_poll_interval: float = Field(30.0, gt=0)
 
 
-class EdgeCasesConfig(_Strict):
+class EdgeCasesConfig(StrictModel):
     share: float = Field(DEFAULT_EDGE_SHARE, ge=0.0, le=1.0)
     kinds: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -104,19 +54,19 @@ class EdgeCasesConfig(_Strict):
         return value
 
 
-class ReferenceConfig(_Strict):
+class ReferenceConfig(StrictModel):
     path: str
     text_column: str = "text"
     max_rows: int | None = Field(None, gt=0)
 
 
-class DedupConfig(_Strict):
+class DedupConfig(StrictModel):
     exact: bool = True
     near_threshold: float | None = Field(0.95, gt=0.0, le=1.0)
     embedder: str | None = None
 
 
-class Recipe(_Strict):
+class Recipe(StrictModel):
     """A validated recipe. Dimension values are kept as strings (see `value_str`)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -165,12 +115,10 @@ class Recipe(_Strict):
     def edge_kind_names(self) -> list[str]:
         return list(self.edge_cases.kinds) if self.edge_cases else []
 
-    def edge_kinds(self) -> list[Any]:
-        """The recipe's edge-case kinds as `hf_synth.edge_cases.kinds.EdgeKind` objects, in recipe order."""
+    def edge_kinds(self) -> list[EdgeKind]:
+        """The recipe's edge-case kinds as `EdgeKind` objects, in recipe order."""
         if not self.edge_cases:
             return []
-        from hf_synth.edge_cases.kinds import build_kinds
-
         return build_kinds(
             self.edge_cases.kinds, dict(self.fields), self.main_text_field, self.dimension_values()
         )
@@ -180,35 +128,12 @@ class Recipe(_Strict):
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def plan_spec(self) -> PlanSpec:
-        """The planner's input: dimensions, strata, size, splits and edge kinds."""
-        values, weights = self.dimension_values(), self.dimension_weights()
-        dims = tuple(DimensionSpec(n, tuple(values[n]), tuple(weights[n])) for n in values)
-        by = tuple(self.strata.by) if self.strata else ()
-        cells = _cell_counts(self.strata, values) if self.strata and self.strata.counts is not None else None
-        kinds: list[EdgeKindSpec] = []
-        if self.edge_cases:
-            kinds = [
-                EdgeKindSpec(name=k.name, count=k.count, weight=k.weight, partner=k.partner)
-                for k in self.edge_kinds()
-            ]
-        return PlanSpec(
-            dimensions=dims,
-            strata_by=by,
-            cell_counts=cells,
-            size=self.size,
-            splits=tuple(self.splits.items()),
-            edge_share=self.edge_cases.share if self.edge_cases else 0.0,
-            edge_kinds=tuple(kinds),
-            seed=self.seed,
-        )
-
 
 def _values(spec: list[Scalar] | dict[Scalar, float]) -> list[Scalar]:
     return list(spec.keys()) if isinstance(spec, dict) else list(spec)
 
 
-def _cell_counts(strata: StrataSpec, values: dict[str, list[str]]) -> dict[tuple[str, ...], int]:
+def cell_counts(strata: StrataSpec, values: dict[str, list[str]]) -> dict[tuple[str, ...], int]:
     """Flatten nested `strata.counts` into {(v1, v2, ...): n}; the recipe checker guarantees the shape."""
     out: dict[tuple[str, ...], int] = {}
 
@@ -296,20 +221,15 @@ def _check_strata(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
                 walk(child, depth + 1, here)
 
     walk(strata.counts, 0, "strata.counts")
-    if not problems and sum(_cell_counts(strata, values).values()) == 0:
+    if not problems and sum(cell_counts(strata, values).values()) == 0:
         problems.append("strata.counts: expected at least one positive count")
     if not problems and recipe.size is not None:
-        total = sum(_cell_counts(strata, values).values())
+        total = sum(cell_counts(strata, values).values())
         if total != recipe.size:
             problems.append(
                 f"size: {recipe.size} disagrees with the sum of strata.counts ({total}); drop one"
             )
     return problems
-
-
-def template_env() -> SandboxedEnvironment:
-    """The Jinja2 environment prompts render in: sandboxed, and undefined names are errors."""
-    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
 def _check_prompt(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
@@ -331,8 +251,6 @@ def _check_prompt(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
 
 
 def _check_edge_cases(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
-    from hf_synth.edge_cases.kinds import EdgeCaseConfigError
-
     try:
         recipe.edge_kinds()
     except EdgeCaseConfigError as exc:
@@ -396,7 +314,7 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe
 
 
-PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def resolve_data_path(path: str) -> Path:

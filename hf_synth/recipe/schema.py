@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-import datasets
-
 if TYPE_CHECKING:
-    from hf_synth.recipe.model import FieldSpec
+    from hf_synth.recipe.fields import FieldSpec
 
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
 
@@ -110,25 +108,3 @@ def validate_item(
             clean[name] = value
     # Extra keys are dropped, not failed: they cost a retry and carry nothing the dataset keeps.
     return (None, errors) if errors else (clean, [])
-
-
-def field_feature(spec: FieldSpec) -> datasets.Value:
-    """The `datasets` feature type a field is stored as (every field column is nullable in Arrow)."""
-    if spec.type == "integer":
-        return datasets.Value("int64")
-    if spec.type == "number":
-        return datasets.Value("float64")
-    if spec.type == "boolean":
-        return datasets.Value("bool")
-    return datasets.Value("string")
-
-
-def to_feature_value(spec: FieldSpec, value: Any) -> Any:
-    """A validated field value in the form its feature column stores (enum values as their text)."""
-    if value is None:
-        return None
-    if spec.type == "enum":
-        from hf_synth.recipe.model import value_str
-
-        return value_str(value)
-    return value

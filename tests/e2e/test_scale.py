@@ -15,7 +15,7 @@ import yaml
 
 from hf_synth.generation.engine import BudgetExceededError
 from hf_synth.pipeline import RunOptions, generate
-from hf_synth.recipe.model import parse_recipe
+from hf_synth.recipe import parse_recipe
 from hf_synth.testing.messages_server import MessagesServer
 from tests.support.runprobe import generate_cmd, kill_when, store_count
 

@@ -24,7 +24,7 @@ from hf_synth.edge_cases.kinds import (
     normalise_text,
     word_count,
 )
-from hf_synth.recipe.model import FieldSpec
+from hf_synth.recipe.fields import FieldSpec
 
 FIELDS = {
     "title": FieldSpec(type="string", description="one-line summary"),

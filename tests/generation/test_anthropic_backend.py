@@ -27,7 +27,7 @@ from hf_synth.generation.backends.base import (
 )
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
 from hf_synth.generation.ratelimit import AdaptiveConcurrency, RateLimiter
-from hf_synth.recipe.model import FieldSpec
+from hf_synth.recipe.fields import FieldSpec
 from hf_synth.testing.messages_server import MessagesServer
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,7 +15,7 @@ import yaml
 
 from hf_synth.edge_cases.kinds import normalise_text
 from hf_synth.pipeline import RunOptions, generate
-from hf_synth.recipe.model import parse_recipe
+from hf_synth.recipe import parse_recipe
 from hf_synth.testing.messages_server import MessagesServer, default_responder
 
 KEY = "sk-ant-dedup-test-000111222333"

@@ -20,7 +20,7 @@ from hf_synth.generation.backends.local import (
     is_one_line,
     parse_number,
 )
-from hf_synth.recipe.model import FieldSpec
+from hf_synth.recipe.fields import FieldSpec
 
 # Nothing here may download: the default model is a file inside an installed wheel.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

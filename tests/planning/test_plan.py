@@ -1,4 +1,4 @@
-"""Properties of `hf_synth.planning.plan`: exact quotas, controlled rounding, partners, limits, determinism."""
+"""Properties of `hf_synth.planning`: exact quotas, controlled rounding, partners, limits, determinism."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hf_synth.recipe.model import RecipeError, load_recipe, parse_recipe, value_str
+from hf_synth.planning.spec import plan_spec
+from hf_synth.recipe import RecipeError, load_recipe, parse_recipe, value_str
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,7 @@ def test_valid_recipe_keeps_values_as_strings() -> None:
         "tone": ["angry", "calm"],
     }
     assert recipe.dimension_weights()["tone"] == [2.0, 1.0]
-    spec = recipe.plan_spec()
+    spec = plan_spec(recipe)
     assert spec.cell_counts[("laptop", "2")] == 3
     assert sum(spec.cell_counts.values()) == 9
 
@@ -144,7 +145,7 @@ def test_shipped_recipes_load(path: Path) -> None:
 
 def test_product_reviews_has_the_articles_counts() -> None:
     recipe = load_recipe(ROOT / "dataset_scripts" / "product_reviews.yaml")
-    counts = recipe.plan_spec().cell_counts
+    counts = plan_spec(recipe).cell_counts
     assert (
         counts[("laptop", "4")] == 60 and counts[("headphones", "3")] == 60 and counts[("monitor", "1")] == 10
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hf_synth.errors import BackendRefusedError
+
 if TYPE_CHECKING:
-    from hf_synth.recipe.model import FieldSpec
+    from hf_synth.recipe.fields import FieldSpec
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class RetryableBackendError(BackendError):
     """Transient failure after the backend's own retries: the slots are refilled in a later round."""
 
 
-class FatalBackendError(BackendError):
+class FatalBackendError(BackendError, BackendRefusedError):
     """Failure that retrying cannot fix (authentication, malformed request): the run stops."""
 
 
