@@ -3,7 +3,11 @@
 import hf_synth
 recipe = hf_synth.load_recipe("dataset_scripts/product_reviews.yaml")
 plan = hf_synth.plan(recipe, limit=60)          # exact quotas, no LLM call
-dd = hf_synth.generate(recipe, out="out/reviews", limit=60)   # datasets.DatasetDict
+dd = hf_synth.generate(recipe, out="out/reviews", limit=60)   # a DatasetDict with .report and .validation
+result = hf_synth.validate("out/reviews")       # ValidationResult: .ok, .failures
+hf_synth.push("out/reviews", "my-org/reviews", tag="v1.0.0")
+
+Each function imports its stage on first use, so `import hf_synth` stays light.
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    import datasets
-
+    from hf_synth.dataset.validate import ValidationResult
+    from hf_synth.hub.push import PushResult
+    from hf_synth.pipeline import GeneratedDataset
     from hf_synth.planning.plan import Plan
     from hf_synth.recipe import Recipe
 
-__all__ = ["__version__", "generate", "load_recipe", "plan"]
-
-import hf_synth.planning.plan as _plan_module
+__all__ = ["__version__", "generate", "load_recipe", "plan", "push", "validate"]
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -37,18 +40,37 @@ def _as_recipe(recipe: Recipe | str | Path) -> Recipe:
 
 def plan(recipe: Recipe | str | Path, limit: int | None = None) -> Plan:
     """The recipe's exact plan: one slot per row with its stratum, values, split and edge kind."""
+    from hf_synth.planning.plan import make_plan
     from hf_synth.planning.spec import plan_spec
 
-    return _plan_module.make_plan(plan_spec(_as_recipe(recipe)), limit=limit)
+    return make_plan(plan_spec(_as_recipe(recipe)), limit=limit)
 
 
-def generate(recipe: Recipe | str | Path, out: str | Path, **options: Any) -> datasets.DatasetDict:
-    """Generate (or resume) the recipe into the folder `out`; returns the `DatasetDict`.
+def generate(recipe: Recipe | str | Path, out: str | Path, **options: Any) -> GeneratedDataset:
+    """Generate (or resume) the recipe into the folder `out`.
 
-    `options` are `hf_synth.pipeline.RunOptions` fields: backend, model, concurrency, limit, progress,
-    quality, batch, budget_usd.
+    Returns the `DatasetDict` (a `GeneratedDataset`) with `.report`, `.validation` and `.folder`.
+    `options` are `hf_synth.generation.options.RunOptions` fields: backend, model, concurrency, limit,
+    progress, quality, batch, budget_usd.
     """
-    from hf_synth.pipeline import RunOptions
+    from hf_synth.generation.options import RunOptions
     from hf_synth.pipeline import generate as _generate
 
     return _generate(_as_recipe(recipe), out, RunOptions(**options))
+
+
+def validate(folder: str | Path) -> ValidationResult:
+    """Check a generated folder's data files against its targets (see `hf-synth validate`)."""
+    from hf_synth.dataset.validate import validate_folder
+
+    return validate_folder(folder)
+
+
+def push(folder: str | Path, repo_id: str, **options: Any) -> PushResult:
+    """Publish a generated folder to the Hub as one commit, then tag it.
+
+    `options`: tag, private, revision, create_pr, message (see `hf_synth.hub.push.push_folder`).
+    """
+    from hf_synth.hub.push import push_folder
+
+    return push_folder(Path(folder), repo_id, **options)

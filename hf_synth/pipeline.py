@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,71 +12,23 @@ import datasets
 import yaml
 
 import hf_synth
+from hf_synth.card.card import render_card
 from hf_synth.dataset.build import build_dataset_dict, build_features, data_bytes, write_data_files
-from hf_synth.dataset.validate import validate_folder
+from hf_synth.dataset.report import Report
+from hf_synth.dataset.validate import ValidationResult, validate_folder
+from hf_synth.errors import EXIT_OK, EXIT_VALIDATION
 from hf_synth.generation.backends.base import Backend
+from hf_synth.generation.backends.factory import make_backend
 from hf_synth.generation.engine import Engine, GenerationStats
+from hf_synth.generation.options import RunOptions
 from hf_synth.generation.runstore import RunStore
 from hf_synth.planning.plan import Plan, make_plan
 from hf_synth.planning.spec import plan_spec
-from hf_synth.recipe import Recipe
+from hf_synth.recipe import Recipe, load_recipe
 
 log = logging.getLogger(__name__)
 
 STORE_NAME = ".hf-synth/run.sqlite"
-
-
-@dataclass
-class RunOptions:
-    """CLI overrides of the recipe's backend settings; None keeps the recipe's value."""
-
-    backend: str | None = None
-    model: str | None = None
-    concurrency: int | None = None
-    limit: int | None = None
-    progress: bool = True
-    quality: bool = True  # coverage, label fidelity and near-duplicate control (loads the embedder)
-    batch: bool | None = None  # Message Batches API (anthropic); None keeps the recipe's setting
-    budget_usd: float | None = None  # stop cleanly before spending more than this (US dollars)
-
-
-def choose_backend_name(recipe: Recipe, requested: str | None) -> str:
-    """The backend to use: the CLI's, else the recipe's; anthropic falls back to local without a key."""
-    name = requested or recipe.backend.name
-    if name == "anthropic" and not requested and not os.environ.get("ANTHROPIC_API_KEY"):
-        log.warning("ANTHROPIC_API_KEY is not set: using the embedded local model instead of Claude")
-        return "local"
-    return name
-
-
-def make_backend(recipe: Recipe, options: RunOptions) -> Backend:
-    """Instantiate the backend named by the options/recipe with the recipe's settings."""
-    cfg = recipe.backend
-    name = choose_backend_name(recipe, options.backend)
-    concurrency = options.concurrency or cfg.concurrency
-    if name == "local":
-        from hf_synth.generation.backends.local import LocalBackend
-
-        model = options.model or (cfg.model if cfg.name == "local" else None)
-        return LocalBackend(model=model, items_per_request=cfg.items_per_request, max_concurrency=concurrency)
-    from hf_synth.generation.backends.anthropic import AnthropicBackend
-
-    return AnthropicBackend(
-        model=options.model or cfg.model,
-        max_tokens=cfg.max_tokens,
-        temperature=cfg.temperature,
-        concurrency=concurrency,
-        items_per_request=cfg.items_per_request,
-        max_attempts=cfg.max_attempts,
-        timeout=cfg.timeout,
-        requests_per_minute=cfg.requests_per_minute,
-        input_tokens_per_minute=cfg.input_tokens_per_minute,
-        output_tokens_per_minute=cfg.output_tokens_per_minute,
-        prompt_caching=cfg.prompt_caching,
-        batch=cfg.batch if options.batch is None else options.batch,
-        batch_size=cfg.batch_size,
-        batch_poll_interval=cfg.batch_poll_interval,
-    )
 
 
 def recipe_yaml(recipe: Recipe) -> str:
@@ -88,8 +37,8 @@ def recipe_yaml(recipe: Recipe) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def _targets_realised(validation: dict[str, Any]) -> dict[str, Any]:
-    tables = validation["tables"]
+def _targets_realised(validation: ValidationResult) -> dict[str, Any]:
+    tables = validation.tables
     return {
         "strata": {k: v["realised"] for k, v in tables["strata"].items()},
         "splits": {k: v["realised"] for k, v in tables["splits"].items()},
@@ -116,10 +65,11 @@ def build_report(
     files: dict[str, dict[str, list[str]]],
     dd: datasets.DatasetDict,
     folder: Path,
-) -> dict[str, Any]:
+    limit: int | None = None,
+) -> Report:
     """Every number of the card, machine-readably (see DESIGN.md for the keys)."""
     total = stats.total_usage
-    return {
+    return Report.from_json({
         "hf_synth_version": hf_synth.__version__,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "recipe": {
@@ -152,7 +102,7 @@ def build_report(
         },
         "plan": {
             "total": len(plan.slot_id),
-            "limit": None,
+            "limit": limit,
             "targets": plan.targets,
             "notes": list(plan.notes),
         },
@@ -179,21 +129,10 @@ def build_report(
         "split_bytes": data_bytes(folder, files),
         "features": build_features(recipe).to_dict(),
         "examples": _examples(recipe, dd),
-        "validation": None,
-        "realised": None,
-        "coverage": None,
-        "label_fidelity": None,
-    }
+    })
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write (temp file + rename), so a crash never leaves half a report."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], embedder: Any) -> None:
+def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any) -> None:
     """Coverage against the recipe's reference set and label fidelity, into the report."""
     from hf_synth.quality.embed.static import describe_embedder
     from hf_synth.quality.fidelity import label_fidelity
@@ -207,23 +146,46 @@ def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: dict[str, Any], e
         ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
         if recipe.reference.max_rows:
             ref = ref[: recipe.reference.max_rows]
-        report["coverage"] = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
+        report.coverage = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
     labels: dict[str, list[str]] = {}
     for dim in recipe.dimensions:
         names = dd[next(iter(dd))].features[dim].names
         labels[dim] = [names[c] for ds in dd.values() for c in ds[dim]]
     if len(texts) >= 20:
         emb = embedder.encode(texts)
-        report["label_fidelity"] = label_fidelity(emb, labels, seed=recipe.seed)
-        report["label_fidelity_embedder"] = describe_embedder(embedder)
+        report.label_fidelity = label_fidelity(emb, labels, seed=recipe.seed)
+        report.label_fidelity_embedder = describe_embedder(embedder)
 
 
-def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None) -> datasets.DatasetDict:
-    """Generate (or resume) the recipe's dataset into the folder `out` and return it as a DatasetDict.
+class GeneratedDataset(datasets.DatasetDict):
+    """The generated `DatasetDict`, holding the run's `report`, its `validation` and the `folder`."""
 
-    Writes out/data/*.parquet, out/report.json, out/recipe.yaml, out/README.md and out/images/. Raises
-    `IncompleteRunError` (finished rows kept in out/.hf-synth/run.sqlite) when quotas cannot be met.
+    report: Report
+    validation: ValidationResult
+    folder: Path
+
+    @property
+    def ok(self) -> bool:
+        """True when every target was met (validation passed)."""
+        return bool(self.validation.ok)
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI exit code of this result: 0, or 1 when validation failed."""
+        return EXIT_OK if self.ok else EXIT_VALIDATION
+
+
+def generate(
+    recipe: Recipe | str | Path, out: str | Path, options: RunOptions | None = None
+) -> GeneratedDataset:
+    """Generate (or resume) the recipe's dataset into the folder `out`.
+
+    Writes out/data/*.parquet, out/report.json, out/recipe.yaml, out/README.md and out/images/, and returns
+    the `DatasetDict` with the report and validation attached. Raises `IncompleteRunError` (finished rows
+    kept in out/.hf-synth/run.sqlite) when quotas cannot be met, `BudgetExceededError` at the budget.
     """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
     options = options or RunOptions()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -250,17 +212,18 @@ def generate(recipe: Recipe, out: str | Path, options: RunOptions | None = None)
     dd = build_dataset_dict(recipe, plan, rows)
     files = write_data_files(dd, folder)
     (folder / "recipe.yaml").write_text(recipe_yaml(recipe), encoding="utf-8")
-    report = build_report(recipe, plan, stats, files, dd, folder)
-    report["plan"]["limit"] = options.limit
-    write_json(folder / "report.json", report)
+    report = build_report(recipe, plan, stats, files, dd, folder, limit=options.limit)
+    report.write(folder)
     validation = validate_folder(folder)
-    report["validation"] = {k: validation[k] for k in ("ok", "chi_square", "failures")}
-    report["realised"] = _targets_realised(validation)
+    report.validation = {k: getattr(validation, k) for k in ("ok", "chi_square", "failures")}
+    report.realised = _targets_realised(validation)
     if embedder is not None:
         _quality(recipe, dd, report, embedder)
-    write_json(folder / "report.json", report)
-    _render_card(folder, report)
-    return dd
+    report.write(folder)
+    render_card(folder, report.to_json())
+    result = GeneratedDataset(dd)
+    result.report, result.validation, result.folder = report, validation, folder
+    return result
 
 
 async def _run(engine: Engine, backend: Backend) -> GenerationStats:
@@ -270,20 +233,14 @@ async def _run(engine: Engine, backend: Backend) -> GenerationStats:
         await backend.aclose()
 
 
-def _render_card(folder: Path, report: dict[str, Any]) -> None:
-    from hf_synth.card.card import render_card
-
-    render_card(folder, report)
-
-
-def summary(folder: Path, report: dict[str, Any]) -> str:
+def summary(folder: Path, report: Report) -> str:
     """The closing lines of `generate`: rows, strata, edge cases, coverage, tokens, cost, output path."""
-    gen = report["generation"]
-    targets = report["plan"]["targets"]
+    gen = report.generation
+    targets = report.plan["targets"]
     edge_total = sum(targets.get("edge_cases", {}).values())
-    cov = report.get("coverage")
-    fid = report.get("label_fidelity")
-    val = report.get("validation") or {}
+    cov = report.coverage
+    fid = report.label_fidelity
+    val = report.validation or {}
     lines = [
         f"rows        {gen['rows']} in {len(targets['strata'])} strata, splits "
         + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_synth.errors import HubError
+from hf_synth.errors import HfSynthError, HubError
 from hf_synth.recipe import Recipe, load_recipe
 
 
@@ -61,71 +59,49 @@ def plan_releases(folder: Path, org: str | None = None) -> list[ReleaseItem]:
     return items
 
 
-def run_release(
-    folder: Path, out: Path, *, dry_run: bool = False, org: str | None = None, limit: int | None = None
-) -> int:
-    """Release each untagged recipe: generate (or resume), validate (a failure stops), push, tag.
+@dataclass
+class ReleaseOutcome:
+    """What happened to one recipe: `status` is released, skipped or failed; `error` is the exception."""
 
-    Returns a process exit code: 0 when every release went through (or there was nothing to do).
+    item: ReleaseItem
+    status: str
+    commit_oid: str | None = None
+    error: HfSynthError | None = None
+
+
+def release_all(
+    items: list[ReleaseItem],
+    out: Path,
+    *,
+    limit: int | None = None,
+    on_outcome: Callable[[ReleaseOutcome], None] | None = None,
+) -> list[ReleaseOutcome]:
+    """Release each item marked "release": generate (or resume), validate, push, tag.
+
+    A recipe that fails (incomplete run, budget, validation, backend refusal, Hub error) is reported and the
+    others still go; `on_outcome` is called after each recipe (the CLI prints from it).
     """
-    from hf_synth.generation.engine import IncompleteRunError
-    from hf_synth.hub.push import PushError, push_folder
-    from hf_synth.pipeline import RunOptions, generate
+    from hf_synth.errors import ValidationFailedError
+    from hf_synth.generation.options import RunOptions
+    from hf_synth.hub.push import push_folder
+    from hf_synth.pipeline import generate
 
-    try:
-        items = plan_releases(folder, org)
-    except ReleaseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for item in items:
-        print(f"{item.recipe_path.name}: {item.repo_id} {item.tag or '-'}: {item.action}")
-    if dry_run:
-        return 0
-    status = 0
+    outcomes = []
     for item in items:
         if item.action != "release":
-            continue
-        target = out / item.recipe.name
-        # A release uses the recipe's own backend: no silent fallback to the small local model.
-        options = RunOptions(backend=item.recipe.backend.name, limit=limit)
-        try:
-            generate(item.recipe, target, options)
-        except IncompleteRunError as exc:
-            print(f"{item.recipe.name}: not released: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        report = json.loads((target / "report.json").read_text(encoding="utf-8"))
-        if not report["validation"]["ok"]:
-            print(
-                f"{item.recipe.name}: not released: validation failed (hf-synth validate {target})",
-                file=sys.stderr,
-            )
-            status = 1
-            continue
-        try:
-            result = push_folder(target, item.repo_id, tag=item.tag, message=f"Release {item.tag}")
-        except PushError as exc:
-            print(f"{item.recipe.name}: not released: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"{item.recipe.name}: released {item.repo_id}@{item.tag} (commit {result.commit_oid})")
-    return status
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    return run_release(
-        Path(args.recipes), Path(args.out), dry_run=args.dry_run, org=args.org, limit=args.limit
-    )
-
-
-def add_subparser(sub: argparse._SubParsersAction) -> None:
-    """Register `hf-synth release`."""
-    p = sub.add_parser(
-        "release", help="generate, validate, push and tag every recipe version not yet released"
-    )
-    p.add_argument("recipes", help="folder of recipes (dataset_scripts/)")
-    p.add_argument("--out", default="out/release", help="where the release folders are generated")
-    p.add_argument("--org", help="Hub namespace for recipes without repo_id")
-    p.add_argument("--dry-run", action="store_true", help="only show what would be released")
-    p.add_argument("--limit", type=int, help="scale each plan down (rehearsals)")
-    p.set_defaults(func=_cmd)
+            outcome = ReleaseOutcome(item, "skipped")
+        else:
+            target = out / item.recipe.name
+            try:
+                # A release uses the recipe's own backend: no silent fallback to the small local model.
+                dd = generate(item.recipe, target, RunOptions(backend=item.recipe.backend.name, limit=limit))
+                if not dd.ok:
+                    raise ValidationFailedError(f"validation failed (hf-synth validate {target})")
+                result = push_folder(target, item.repo_id, tag=item.tag, message=f"Release {item.tag}")
+                outcome = ReleaseOutcome(item, "released", commit_oid=result.commit_oid)
+            except HfSynthError as exc:
+                outcome = ReleaseOutcome(item, "failed", error=exc)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes

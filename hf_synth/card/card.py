@@ -13,12 +13,10 @@ Safety rules, because recipe text and LLM output end up in the card:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import yaml
 
 from hf_synth import __version__
 from hf_synth.card.charts import dimension_charts
+from hf_synth.errors import UsageError
 
 BEGIN = "<!-- hf-synth:begin -->"
 END = "<!-- hf-synth:end -->"
@@ -1196,40 +1195,15 @@ def render_card(
     return readme
 
 
-# ---------------------------------------------------------------------------------------------------- CLI
-
-
-def _run(args: argparse.Namespace) -> int:
-    folder = Path(args.dir)
-    report_path = folder / "report.json"
+def render_card_from_folder(
+    folder: Path, *, template_dir: Path | None = None, repo_id: str | None = None
+) -> Path:
+    """Re-render ``folder``'s card from its ``report.json``; raises `UsageError` when there is none."""
+    report_path = Path(folder) / "report.json"
     if not report_path.is_file():
-        hint = f"run `hf-synth generate --out {folder}` first"
-        print(f"hf-synth card: {report_path} not found ({hint})", file=sys.stderr)
-        return 2
+        raise UsageError(f"{report_path} not found (run `hf-synth generate --out {folder}` first)")
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        path = render_card(
-            folder,
-            report,
-            template_dir=Path(args.template_dir) if args.template_dir else None,
-            repo_id=args.repo_id,
-        )
-    except (ValueError, KeyError, OSError, jinja2.TemplateError) as exc:
-        print(f"hf-synth card: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-def add_subparser(subparsers: Any) -> None:
-    """Register ``hf-synth card DIR`` on argparse ``subparsers``; its ``func`` returns the exit code."""
-    p = subparsers.add_parser(
-        "card",
-        help="re-render DIR/README.md and DIR/images from DIR/report.json",
-        description="Re-render the dataset card from report.json without regenerating data. Text outside "
-        "the generated block and unknown YAML keys of an existing README.md are kept.",
-    )
-    p.add_argument("dir", help="output folder of `hf-synth generate`")
-    p.add_argument("--repo-id", default=None, help="Hub repo id used in the card's load_dataset snippets")
-    p.add_argument("--template-dir", default=None, help="folder with dataset_card.md.j2 (default: built-in)")
-    p.set_defaults(func=_run)
+    except ValueError as exc:
+        raise UsageError(f"{report_path} is not valid JSON: {exc}") from None
+    return render_card(folder, report, template_dir=template_dir, repo_id=repo_id)

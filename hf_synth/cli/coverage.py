@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hf_synth.cli.command import command
+
 # Plain constant (not imported from static_embed) so `--help` does not import numpy.
 AUTO_STATIC_THRESHOLD = 20_000
 
 
-def add_subparser(subparsers: Any) -> None:
-    """Register the `coverage` subcommand on an argparse subparsers object."""
+def register(subparsers: Any) -> None:
+    """Add the `coverage` command."""
     p = subparsers.add_parser(
         "coverage",
         help="measure how much of a real reference set a synthetic dataset covers",
@@ -140,6 +142,7 @@ def _n_rows(path: str) -> int:
     return _capacity(files, "")
 
 
+@command
 def run(args: argparse.Namespace) -> int:
     """Load both sides, compute the report, print it. Returns the exit code."""
     from hf_synth.quality.embed.sentence import Embedder
@@ -295,16 +298,3 @@ def _run_in_memory(args: argparse.Namespace, embedder: Any) -> tuple[int, dict]:
         for side, path, src in (("synthetic", args.synthetic, syn), ("reference", args.reference, ref))
     }
     return 0, report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m hf_synth.cli.coverage ...`) until the lead wires cli.py."""
-    parser = argparse.ArgumentParser(prog="hf-synth")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_subparser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +85,24 @@ def _field_failures(tables: dict[str, Any], report: dict[str, Any]) -> list[dict
     return failures
 
 
-def validate_folder(folder: str | Path) -> dict[str, Any]:
-    """Compare every exact quota of a generated folder with what its data files hold.
+@dataclass
+class ValidationResult:
+    """What `validate_folder` found: `ok`, per-level `tables` ({cell: {target, realised}}), `chi_square`
+    per dimension (statistic, p-value, max absolute deviation in rows) and `failures` (short or excess
+    cells, duplicate slot ids, rows breaking the field types)."""
 
-    Returns a JSON-able dict: `ok`, per-level `tables` (target/realised), `chi_square` per dimension
-    (statistic, p-value, max absolute deviation in rows), and `failures` (short or excess cells, duplicate
-    slot ids, rows breaking the field types).
-    """
+    ok: bool
+    tables: dict[str, Any]
+    chi_square: dict[str, Any]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-able form (`hf-synth validate --json`)."""
+        return asdict(self)
+
+
+def validate_folder(folder: str | Path) -> ValidationResult:
+    """Compare every exact quota of a generated folder with what its data files hold."""
     folder = Path(folder)
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     targets = report["plan"]["targets"]
@@ -123,28 +135,28 @@ def validate_folder(folder: str | Path) -> dict[str, Any]:
     field_fails = _field_failures(tables_by_split, report)
     if field_fails:
         failures.append({"level": "fields", "cell": "rows breaking field types", "slots": field_fails[:50]})
-    return {"ok": not failures, "tables": tables, "chi_square": chi, "failures": failures}
+    return ValidationResult(ok=not failures, tables=tables, chi_square=chi, failures=failures)
 
 
-def format_validation(result: dict[str, Any]) -> str:
+def format_validation(result: ValidationResult) -> str:
     """A short human-readable summary of `validate_folder`'s result."""
     lines = []
     for level in ("strata", "splits", "edge_cases"):
-        table = result["tables"].get(level, {})
+        table = result.tables.get(level, {})
         exact = sum(1 for v in table.values() if v["target"] == v["realised"])
         lines.append(f"{level:<11} {exact}/{len(table)} cells exact")
-    for dim, table in result["tables"]["marginals"].items():
-        chi = result["chi_square"][dim]
+    for dim, table in result.tables["marginals"].items():
+        chi = result.chi_square[dim]
         p = "n/a" if chi["p_value"] is None else f"{chi['p_value']:.3f}"
         lines.append(
             f"{dim:<11} {sum(v['realised'] for v in table.values())} rows, chi-square p={p}, "
             f"max |deviation|={chi['max_abs_deviation']:.0f}"
         )
-    if result["ok"]:
+    if result.ok:
         lines.append("OK: every exact quota holds")
     else:
-        lines.append(f"FAILED: {len(result['failures'])} problems")
-        for f in result["failures"][:30]:
+        lines.append(f"FAILED: {len(result.failures)} problems")
+        for f in result.failures[:30]:
             if "target" in f:
                 lines.append(f"  {f['level']}: {f['cell']}: target {f['target']}, realised {f['realised']}")
             else:

@@ -21,7 +21,6 @@ Files travel inline ("regular" upload mode): LFS/Xet uploads are not implemented
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import hashlib
@@ -1106,41 +1105,3 @@ def running_hub(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hf_synth.hub.server --root DIR``: print the URL on the first line, serve until killed."""
-    p = argparse.ArgumentParser(prog="hf-synth hub-serve", description=__doc__.split("\n\n")[0])
-    add_serve_arguments(p)
-    return run_from_args(p.parse_args(argv))
-
-
-def add_serve_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``hub-serve`` (shared by ``python -m hf_synth.hub.server`` and the CLI)."""
-    p.add_argument("--root", type=Path, required=True, help="storage folder (created; survives restarts)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    p.add_argument(
-        "--lfs",
-        action="store_true",
-        help="send binary/large/parquet files through git-LFS as the Hub does (needed by push_to_hub; "
-        "clients must set HF_HUB_DISABLE_XET=1)",
-    )
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Serve until interrupted; the first stdout line is the URL."""
-    server = serve(args.root, args.host, args.port, verbose=args.verbose, lfs=args.lfs)
-    print(server.url, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from hf_synth.card.card import (
     BEGIN,
     END,
-    add_subparser,
     escape_cell,
     fenced,
     render_card,
     size_category,
     split_readme,
 )
+from hf_synth.cli.card import register as add_subparser
 
 SAMPLE = Path(__file__).parent / "sample_report.json"
 SECTIONS = [

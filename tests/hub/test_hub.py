@@ -448,7 +448,7 @@ def test_unreachable_endpoint_is_a_clear_error(releases: dict, tmp_path: Path) -
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     proc = run_cli(["push", str(releases[1][0]), "--repo-id", "org/x"], url, GOOD, tmp_path)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 1 and f"token check failed on {url}" in out, out
+    assert proc.returncode == 5 and f"token check failed on {url}" in out, out
     assert "Traceback" not in out and GOOD not in out
 
 
