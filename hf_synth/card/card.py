@@ -26,6 +26,7 @@ import yaml
 
 from hf_synth import __version__
 from hf_synth.card.charts import dimension_charts
+from hf_synth.edge_cases.kinds import kind_description
 from hf_synth.errors import UsageError
 
 BEGIN = "<!-- hf-synth:begin -->"
@@ -63,22 +64,6 @@ _SIZE_BUCKETS = (
     (1_000_000_000_000, "100B<n<1T"),
 )
 CONFIG_ORDER = ("default", "clean", "edge_cases")
-# One-line descriptions of the built-in edge kinds (their settings carry no instruction text).
-BUILTIN_EDGE_KINDS = {
-    "very_short": "Text field of only a few words.",
-    "very_long": "Text field of hundreds of words.",
-    "min_value": "A numeric field at its minimum.",
-    "max_value": "A numeric field at its maximum.",
-    "invalid_value": "A field holding an invalid or out-of-range value.",
-    "unicode_names": "Non-ASCII letters, marks or symbols in a field.",
-    "special_chars": "Zero-width, bidi, combining or control characters in a field.",
-    "empty_field": "A field that is the empty string.",
-    "whitespace_only": "A field that is only whitespace.",
-    "null_optional": "Optional fields set to null.",
-    "exact_duplicate": "An exact copy of its partner row.",
-    "near_duplicate": "A close paraphrase of its partner row.",
-    "contrast_pair": "A near-copy of its partner row with a different value of one dimension.",
-}
 # Pre-written Markdown (table-cell safe: the only pipe is escaped) for the columns every dataset has.
 BUILTIN_COLUMNS = {
     "edge_case": "Edge-case kind of the row (`none` for ordinary rows).",
@@ -824,7 +809,7 @@ def build_context(
     kind_names = [k["name"] for k in kinds]
     kind_names += [k for k in list(t_edges) + list(edge_real) + list(examples) if k not in kind_names]
     instr = {
-        k["name"]: k.get("instruction") or k.get("description") or BUILTIN_EDGE_KINDS.get(k["name"])
+        k["name"]: k.get("instruction") or k.get("description") or kind_description(k["name"])
         for k in kinds
     }
     edge_rows = []
@@ -846,7 +831,7 @@ def build_context(
             {
                 "name": escape_inline(k),
                 "name_cell": escape_cell(k, None),
-                "instruction": escape_cell(instr.get(k) or BUILTIN_EDGE_KINDS.get(k) or "", 200),
+                "instruction": escape_cell(instr.get(k) or kind_description(k) or "", 200),
                 "target": t_edges.get(k, 0),
                 "realised": edge_real.get(k, 0),
                 "example": ex_text,

@@ -532,6 +532,8 @@ class EdgeKind:
     needs_generation: ClassVar[bool] = True
     #: Settings keys this kind accepts besides count/weight.
     allowed: ClassVar[tuple[str, ...]] = ()
+    #: One line for the dataset card (user kinds show their instruction instead).
+    description: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         """Hook for subclasses that derive state from ``settings`` (dataclass calls it from __init__)."""
@@ -543,6 +545,10 @@ class EdgeKind:
     def transform(self, item: dict[str, Any], context: EdgeContext, rng: Rng) -> dict[str, Any]:
         """The item after the kind's deterministic change (a new dict; ``item`` is not mutated)."""
         return dict(item)
+
+    def request_max_tokens(self, base: int, n_items: int, n_string_fields: int, backend: str) -> int:
+        """The output token budget of a request for ``n_items`` rows of this kind (``base``: the recipe's)."""
+        return base
 
     def check(self, item: dict[str, Any], context: EdgeContext) -> str | None:
         """None when the finished row has the kind's property, else a short reason."""
@@ -556,6 +562,8 @@ class EdgeKind:
 
 class VeryShort(EdgeKind):
     """Boundary: the text field is ``min_words``..``max_words`` words (LLM-instructed)."""
+
+    description: ClassVar[str] = 'Text field of only a few words.'
 
     mode: ClassVar[Mode] = "instructed"
     allowed: ClassVar[tuple[str, ...]] = ("field", "min_words", "max_words")
@@ -579,9 +587,18 @@ class VeryShort(EdgeKind):
         s = self.settings
         return check_words(s["field"], s["min_words"], s["max_words"])(item, context)
 
+    def request_max_tokens(self, base: int, n_items: int, n_string_fields: int, backend: str) -> int:
+        if backend != "local":
+            return base  # Claude needs room for the tool call
+        # Small local models ignore length instructions; a hard budget (split over the string fields by the
+        # backend) makes the row short.
+        return min(base, 10 * max(1, n_string_fields))
+
 
 class VeryLong(EdgeKind):
     """Boundary: the text field has at least ``min_words`` words (LLM-instructed)."""
+
+    description: ClassVar[str] = 'Text field of hundreds of words.'
 
     mode: ClassVar[Mode] = "instructed"
     allowed: ClassVar[tuple[str, ...]] = ("field", "min_words")
@@ -601,6 +618,10 @@ class VeryLong(EdgeKind):
     def check(self, item: dict[str, Any], context: EdgeContext) -> str | None:
         s = self.settings
         return check_words(s["field"], minimum=s["min_words"])(item, context)
+
+    def request_max_tokens(self, base: int, n_items: int, n_string_fields: int, backend: str) -> int:
+        # A very long row cannot fit the recipe's budget for ordinary rows (~1.4 tokens per word).
+        return max(base, int(self.settings["min_words"] * 1.6 * n_items) + 256)
 
 
 class _NumericBound(EdgeKind):
@@ -655,17 +676,23 @@ class _NumericBound(EdgeKind):
 class MinValue(_NumericBound):
     """Boundary: a numeric field at its minimum."""
 
+    description: ClassVar[str] = 'A numeric field at its minimum.'
+
     bound: ClassVar[str] = "minimum"
 
 
 class MaxValue(_NumericBound):
     """Boundary: a numeric field at its maximum."""
 
+    description: ClassVar[str] = 'A numeric field at its maximum.'
+
     bound: ClassVar[str] = "maximum"
 
 
 class InvalidValue(EdgeKind):
     """Invalid but parseable: the field holds a value the business rules forbid."""
+
+    description: ClassVar[str] = 'A field holding an invalid or out-of-range value.'
 
     mode: ClassVar[Mode] = "both"
     allowed: ClassVar[tuple[str, ...]] = ("field", "values")
@@ -777,6 +804,8 @@ class InvalidValue(EdgeKind):
 class UnicodeNames(EdgeKind):
     """Special characters: names with accents, non-Latin scripts or emoji."""
 
+    description: ClassVar[str] = 'Non-ASCII letters, marks or symbols in a field.'
+
     mode: ClassVar[Mode] = "both"
     allowed: ClassVar[tuple[str, ...]] = ("field", "names")
 
@@ -818,6 +847,8 @@ class UnicodeNames(EdgeKind):
 
 class SpecialChars(EdgeKind):
     """Special characters: zero-width, bidi, combining and control characters, math symbols."""
+
+    description: ClassVar[str] = 'Zero-width, bidi, combining or control characters in a field.'
 
     mode: ClassVar[Mode] = "both"
     allowed: ClassVar[tuple[str, ...]] = ("field", "n_chars")
@@ -861,6 +892,8 @@ class SpecialChars(EdgeKind):
 class EmptyField(EdgeKind):
     """Missing data: a string field is the empty string."""
 
+    description: ClassVar[str] = 'A field that is the empty string.'
+
     mode: ClassVar[Mode] = "transformed"
     allowed: ClassVar[tuple[str, ...]] = ("field",)
 
@@ -878,6 +911,8 @@ class EmptyField(EdgeKind):
 class WhitespaceOnly(EdgeKind):
     """Missing data: a string field holds only whitespace."""
 
+    description: ClassVar[str] = 'A field that is only whitespace.'
+
     mode: ClassVar[Mode] = "transformed"
     allowed: ClassVar[tuple[str, ...]] = ("field",)
 
@@ -894,6 +929,8 @@ class WhitespaceOnly(EdgeKind):
 
 class NullOptional(EdgeKind):
     """Missing data: optional field(s) are null."""
+
+    description: ClassVar[str] = 'Optional fields set to null.'
 
     mode: ClassVar[Mode] = "transformed"
     allowed: ClassVar[tuple[str, ...]] = ("field",)
@@ -944,6 +981,8 @@ def _partner_text(context: EdgeContext) -> str:
 class ExactDuplicate(EdgeKind):
     """Duplicates: a copy of the partner row's fields (same stratum)."""
 
+    description: ClassVar[str] = 'An exact copy of its partner row.'
+
     mode: ClassVar[Mode] = "transformed"
     needs_generation: ClassVar[bool] = False
 
@@ -973,6 +1012,8 @@ class ExactDuplicate(EdgeKind):
 
 class NearDuplicate(EdgeKind):
     """Duplicates: a paraphrase of the partner row's text (same stratum)."""
+
+    description: ClassVar[str] = 'A close paraphrase of its partner row.'
 
     mode: ClassVar[Mode] = "instructed"
     allowed: ClassVar[tuple[str, ...]] = ("min_similarity",)
@@ -1008,6 +1049,8 @@ class NearDuplicate(EdgeKind):
 
 class ContrastPair(NearDuplicate):
     """Duplicates: looks like the partner's text, carries this row's (different) label."""
+
+    description: ClassVar[str] = 'A near-copy of its partner row with a different value of one dimension.'
 
     mode: ClassVar[Mode] = "instructed"
     allowed: ClassVar[tuple[str, ...]] = ("across", "min_similarity")
@@ -1317,3 +1360,9 @@ def _quota(raw: dict[str, Any], env: _Env) -> tuple[int | None, float]:
     ):
         raise EdgeCaseConfigError(env.key("weight"), f"expected a positive number, got {weight!r}")
     return count, 1.0 if weight is None else float(weight)
+
+
+def kind_description(name: str) -> str | None:
+    """The card's one-line description of a built-in kind, None for other names."""
+    cls = BUILTIN_KINDS.get(name)
+    return cls.description if cls is not None else None

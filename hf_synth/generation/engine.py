@@ -175,15 +175,8 @@ class Engine:
             instruction = kind.instruction(self._edge_context(first, rows))
             if instruction:
                 prompt = f"{prompt}\n\n{instruction}"
-            # A very long row cannot fit the recipe's budget for ordinary rows (~1.4 tokens per word).
-            min_words = kind.settings.get("min_words") if kind.name == "very_long" else None
-            if min_words:
-                max_tokens = max(max_tokens, int(min_words * 1.6 * len(slots)) + 256)
-            if kind.name == "very_short" and self.backend.name == "local":
-                # Small local models ignore length instructions; a hard budget (split over the string
-                # fields by the backend) makes the row short. Claude needs room for the tool call.
-                strings = sum(1 for f in self.fields.values() if f.type == "string")
-                max_tokens = min(max_tokens, 10 * max(1, strings))
+            strings = sum(1 for f in self.fields.values() if f.type == "string")
+            max_tokens = kind.request_max_tokens(max_tokens, len(slots), strings, self.backend.name)
         return GenerationRequest(
             key=first.key,
             slot_ids=tuple(s.slot_id for s in slots),
