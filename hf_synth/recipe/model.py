@@ -77,7 +77,7 @@ class Recipe(StrictModel):
     task_categories: list[str] | None = None
     version: str | None = None
     repo_id: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     fields: dict[str, FieldSpec] = Field(min_length=1)
     text_field: str | None = None
     dimensions: dict[str, list[Scalar] | dict[Scalar, float]] = Field(min_length=1)

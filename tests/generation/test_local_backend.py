@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from hf_synth.generation.backends import local as lb
 from hf_synth.generation.backends.base import FatalBackendError, GenerationRequest
 from hf_synth.generation.backends.local import (
     LocalBackend,
@@ -20,6 +19,7 @@ from hf_synth.generation.backends.local import (
     is_one_line,
     parse_number,
 )
+from hf_synth.generation.backends.local import model as lb
 from hf_synth.recipe.fields import FieldSpec
 
 # Nothing here may download: the default model is a file inside an installed wheel.
