@@ -46,17 +46,19 @@ def plan(recipe: Recipe | str | Path, limit: int | None = None) -> Plan:
     return make_plan(plan_spec(_as_recipe(recipe)), limit=limit)
 
 
-def generate(recipe: Recipe | str | Path, out: str | Path, **options: Any) -> GeneratedDataset:
+def generate(
+    recipe: Recipe | str | Path, out: str | Path, *, overwrite: bool = False, **options: Any
+) -> GeneratedDataset:
     """Generate (or resume) the recipe into the folder `out`.
 
-    Returns the `DatasetDict` (a `GeneratedDataset`) with `.report`, `.validation` and `.folder`.
+    Returns the `DatasetDict` (a `GeneratedDataset`) with `.report`, `.validation`, `.stats` and `.folder`.
     `options` are `hf_synth.generation.options.RunOptions` fields: backend, model, concurrency, limit,
-    progress, quality, batch, budget_usd.
+    progress, quality, batch, budget_usd. `overwrite` clears a folder that holds another recipe's data.
     """
     from hf_synth.generation.options import RunOptions
     from hf_synth.pipeline import generate as _generate
 
-    return _generate(_as_recipe(recipe), out, RunOptions(**options))
+    return _generate(_as_recipe(recipe), out, RunOptions(**options), overwrite=overwrite)
 
 
 def validate(folder: str | Path) -> ValidationResult:

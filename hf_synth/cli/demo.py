@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     """Generate the demo offline, load it with `datasets.load_dataset`, print a row and the summary."""
     import datasets
 
-    from hf_synth.pipeline import RunOptions, generate, summary
+    from hf_synth.cli.summary import summary
+    from hf_synth.pipeline import RunOptions, generate
     from hf_synth.recipe import load_recipe
 
     recipe = load_recipe(args.recipe or DEMO_RECIPE)
@@ -43,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
     first = loaded[next(iter(loaded))][0]
     print("first row:", json.dumps(first, ensure_ascii=False)[:400])
     print()
-    print(summary(result.folder, result.report))
+    print(summary(result.folder, result.report, result.stats))
     return 0 if result.ok else result.exit_code

@@ -24,7 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--concurrency", type=int, help="requests in flight (default: the recipe's)")
     g.add_argument("--batch", action="store_true", help="use the Message Batches API (50%% off)")
     g.add_argument("--budget", type=float, metavar="USD", help="stop cleanly before spending more than USD")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the contents of --out first when it holds another recipe's dataset or files hf-synth "
+        "did not write (the removed names are printed)",
+    )
     g.add_argument(
         "--no-quality", action="store_true", help="skip coverage, label fidelity and near-dup control"
     )
@@ -34,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 @command
 def run(args: argparse.Namespace) -> int:
     """Generate, then print the summary; exit 1 when validation failed."""
-    from hf_synth.pipeline import RunOptions, generate, summary
+    from hf_synth.cli.summary import summary
+    from hf_synth.pipeline import RunOptions, generate
 
     result = generate(
         args.recipe,
@@ -49,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             batch=True if args.batch else None,
             budget_usd=args.budget,
         ),
+        overwrite=args.overwrite,
     )
-    print(summary(result.folder, result.report))
+    print(summary(result.folder, result.report, result.stats))
     return 0 if result.ok else result.exit_code

@@ -20,11 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate and print; exit 1 when a target is not met."""
     from hf_synth.dataset.validate import format_validation, validate_folder
-    from hf_synth.errors import EXIT_VALIDATION
+    from hf_synth.errors import EXIT_INCOMPLETE, EXIT_VALIDATION
 
     result = validate_folder(args.dir)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         print(format_validation(result))
+    if not result.complete:
+        return EXIT_INCOMPLETE
     return 0 if result.ok else EXIT_VALIDATION

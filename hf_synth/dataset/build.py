@@ -53,10 +53,13 @@ def build_features(recipe: Recipe) -> datasets.Features:
     return datasets.Features(feats)
 
 
-def build_dataset_dict(recipe: Recipe, plan: Plan, rows: dict[int, dict[str, Any]]) -> datasets.DatasetDict:
+def build_dataset_dict(
+    recipe: Recipe, plan: Plan, rows: dict[int, dict[str, Any]], *, allow_missing: bool = False
+) -> datasets.DatasetDict:
     """One split per plan split, rows ordered by slot id. `rows` maps slot id → generated fields.
 
-    Raises KeyError naming the first slot without a row: a dataset is never silently short.
+    Raises KeyError naming the first slot without a row, so a dataset is never silently short; with
+    `allow_missing` (an incomplete run, marked so in its report) such slots are left out.
     """
     features = build_features(recipe)
     dims = [d.name for d in plan.spec.dimensions]
@@ -65,6 +68,8 @@ def build_dataset_dict(recipe: Recipe, plan: Plan, rows: dict[int, dict[str, Any
     for i in range(len(plan.slot_id)):
         sid = int(plan.slot_id[i])
         if sid not in rows:
+            if allow_missing:
+                continue
             raise KeyError(f"slot {sid} has no generated row")
         cols = columns[split_names[int(plan.split[i])]]
         for d in dims:
@@ -92,11 +97,20 @@ def _write_parquet_named_by_content(ds: datasets.Dataset, data_dir: Path, stem: 
         ds.to_parquet(tmp)
         digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()[:8]
         final = data_dir / f"{stem}-{digest}.parquet"
-        os.replace(tmp, final)
+        if not final.is_file():  # the same name means the same bytes: an unchanged file is not rewritten
+            # mkstemp makes the file private (0600); data files are for everyone who can read the folder.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return f"data/{final.name}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_data_files(dd: datasets.DatasetDict, folder: Path) -> dict[str, dict[str, list[str]]]:

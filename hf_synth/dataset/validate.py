@@ -1,4 +1,7 @@
-"""Targets vs realised counts of a generated folder, read from its parquet files and report.json."""
+"""Validation of a generated folder: realised counts against the plan, and the content of the written rows.
+
+Reads only the folder (its parquet files and report.json), so a folder validates on its own.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import chisquare
+from scipy.stats import binomtest, chisquare
 
 from hf_synth.dataset.build import read_split_tables
-from hf_synth.recipe.fields import FieldSpec
-from hf_synth.recipe.schema import validate_item
+from hf_synth.dataset.content import check_content
 
 
 def _counts_table(targets: dict[str, int], realised: Counter) -> tuple[dict[str, dict[str, int]], list[dict]]:
@@ -68,21 +70,26 @@ def realised_counts(tables: dict[str, Any], report: dict[str, Any]) -> dict[str,
     }
 
 
-def _field_failures(tables: dict[str, Any], report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows whose fields break their declared types (edge rows are exempt from ranges by design)."""
-    # The field types come from the report (not by re-parsing recipe.yaml), so a folder validates on its own.
-    fields = {name: FieldSpec.model_validate(spec) for name, spec in report["recipe"]["fields"].items()}
-    failures = []
-    for split, table in tables.items():
-        cols = {name: table.column(name).to_pylist() for name in fields}
-        slot = table.column("slot_id").to_pylist()
-        edge = table.column("is_edge_case").to_pylist()
-        for i in range(table.num_rows):
-            item = {name: cols[name][i] for name in fields}
-            _, errors = validate_item(item, fields, check_range=not edge[i])
-            if errors and not edge[i]:
-                failures.append({"split": split, "slot_id": slot[i], "errors": errors})
-    return failures
+def fidelity_warnings(label_fidelity: dict[str, Any] | None, alpha: float = 0.05) -> list[str]:
+    """A warning per dimension whose labels the texts do not carry better than chance.
+
+    `label_fidelity` is the report's block (`hf_synth.quality.fidelity.label_fidelity`): per dimension the
+    held-out accuracy over `n_rows` and the majority share. One-sided exact binomial test of the correct count
+    against always guessing the majority value; p > alpha reads as "not above chance".
+    """
+    out = []
+    for dim, block in (label_fidelity or {}).items():
+        if not isinstance(block, dict) or block.get("accuracy") is None or not block.get("n_rows"):
+            continue
+        n, acc, chance = int(block["n_rows"]), float(block["accuracy"]), float(block["majority_share"])
+        p = binomtest(round(acc * n), n, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue
+        if p > alpha:
+            out.append(
+                f"label fidelity: '{dim}' cannot be read from the texts better than chance (held-out "
+                f"accuracy {acc:.2f} vs {chance:.2f} for always guessing the most common value, {n} rows, "
+                f"p={p:.2f})"
+            )
+    return out
 
 
 @dataclass
@@ -95,10 +102,17 @@ class ValidationResult:
     tables: dict[str, Any]
     chi_square: dict[str, Any]
     failures: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True  # False: the run stopped short; rows are missing by design until it resumes
+    content: dict[str, Any] = field(default_factory=dict)  # `check_content` summary of the written rows
+    warnings: list[str] = field(default_factory=list)  # not failures: e.g. labels not above chance
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-able form (`hf-synth validate --json`)."""
         return asdict(self)
+
+    def to_report(self) -> dict[str, Any]:
+        """The report's `validation` block (the per-cell tables live in `realised`)."""
+        return {k: v for k, v in self.to_json().items() if k != "tables"}
 
 
 def validate_folder(folder: str | Path) -> ValidationResult:
@@ -132,33 +146,65 @@ def validate_folder(folder: str | Path) -> ValidationResult:
     dup_ids = [sid for sid, n in Counter(ids).items() if n > 1]
     if dup_ids:
         failures.append({"level": "slot_id", "cell": "duplicate slot ids", "slots": sorted(dup_ids)[:50]})
-    field_fails = _field_failures(tables_by_split, report)
-    if field_fails:
-        failures.append({"level": "fields", "cell": "rows breaking field types", "slots": field_fails[:50]})
-    return ValidationResult(ok=not failures, tables=tables, chi_square=chi, failures=failures)
+    content, content_failures = check_content(tables_by_split, report)
+    failures += content_failures
+    complete = report.get("complete", True) is not False
+    if not complete:
+        missing = (report.get("incomplete") or {}).get("missing_rows", "?")
+        failures.insert(0, {"level": "complete", "cell": f"the run stopped short: {missing} rows missing"})
+    return ValidationResult(
+        ok=not failures,
+        tables=tables,
+        chi_square=chi,
+        failures=failures,
+        complete=complete,
+        content=content,
+        warnings=fidelity_warnings(report.get("label_fidelity")),
+    )
 
 
 def format_validation(result: ValidationResult) -> str:
-    """A short human-readable summary of `validate_folder`'s result."""
-    lines = []
+    """A short human-readable summary: counts, then content, then warnings and failures."""
+    lines = ["counts"]
     for level in ("strata", "splits", "edge_cases"):
         table = result.tables.get(level, {})
         exact = sum(1 for v in table.values() if v["target"] == v["realised"])
-        lines.append(f"{level:<11} {exact}/{len(table)} cells exact")
+        lines.append(f"  {level:<11} {exact}/{len(table)} cells exact")
     for dim, table in result.tables["marginals"].items():
         chi = result.chi_square[dim]
         p = "n/a" if chi["p_value"] is None else f"{chi['p_value']:.3f}"
         lines.append(
-            f"{dim:<11} {sum(v['realised'] for v in table.values())} rows, chi-square p={p}, "
+            f"  {dim:<11} {sum(v['realised'] for v in table.values())} rows, chi-square p={p}, "
             f"max |deviation|={chi['max_abs_deviation']:.0f}"
         )
+    content = result.content
+    if content:
+        lines.append("content (re-checked on the written rows)")
+        fields = content.get("fields", {})
+        lines.append(
+            f"  fields      {fields.get('rows', 0) - fields.get('failed', 0)}/{fields.get('rows', 0)} rows "
+            "match their declared types"
+        )
+        for kind, st in (content.get("edge_cases") or {}).items():
+            lines.append(f"  {kind:<11} {st['rows'] - st['failed']}/{st['rows']} rows pass the kind's check")
+        lines.append(
+            f"  duplicates  {content.get('duplicates', 0)} ordinary rows repeat another of their stratum"
+        )
+    for warning in result.warnings:
+        lines.append(f"warning: {warning}")
+    if not result.complete:
+        lines.append(
+            "INCOMPLETE: the run stopped short; re-run `hf-synth generate` with the same recipe to resume"
+        )
     if result.ok:
-        lines.append("OK: every exact quota holds")
+        lines.append("OK: every exact quota holds and every row passes its checks")
     else:
         lines.append(f"FAILED: {len(result.failures)} problems")
         for f in result.failures[:30]:
             if "target" in f:
                 lines.append(f"  {f['level']}: {f['cell']}: target {f['target']}, realised {f['realised']}")
             else:
-                lines.append(f"  {f['level']}: {f['cell']}: {f.get('slots')}")
+                lines.append(
+                    f"  {f['level']}: {f['cell']}" + (f": {f['slots'][:5]}" if f.get("slots") else "")
+                )
     return "\n".join(lines)

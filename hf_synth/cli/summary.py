@@ -1,0 +1,62 @@
+"""The closing lines of `generate` and `demo`: rows, strata, edge cases, validation, coverage, cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hf_synth.dataset.report import Report
+
+
+def _coverage_line(cov: dict[str, Any] | None) -> str:
+    if not cov:
+        return "coverage    - (no reference set in the recipe)"
+    line = f"coverage    {cov['coverage']:.3f} of the reference"
+    interval = cov.get("coverage_interval")
+    if interval:
+        line += f" (90%: {interval[0]:.2f}-{interval[1]:.2f})"
+    if cov.get("warnings"):
+        line += f"; {len(cov['warnings'])} warning(s) in report.json"
+    return line
+
+
+def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
+    """Rows, strata, edge cases, validation, coverage, tokens, cost and where the output went.
+
+    `stats` (this invocation's `GenerationStats`) adds what this run did; without it, totals only.
+    """
+    gen = report.generation
+    targets = report.plan["targets"]
+    edges = targets.get("edge_cases", {})
+    val = report.validation or {}
+    lines = [
+        f"rows        {gen['rows']} in {len(targets['strata'])} strata, splits "
+        + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
+        f"edge cases  {sum(edges.values())} (" + ", ".join(f"{k}={v}" for k, v in edges.items()) + ")",
+    ]
+    if not report.complete:
+        missing = (report.incomplete or {}).get("missing_rows", "?")
+        lines.append(f"INCOMPLETE  {missing} rows missing: re-run the same command to resume")
+    lines.append(f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}")
+    lines.append(_coverage_line(report.coverage))
+    fid = report.label_fidelity
+    if fid:
+        accs = ", ".join(
+            f"{d}={v['accuracy']:.2f} (chance {v['majority_share']:.2f})"
+            for d, v in fid.items()
+            if isinstance(v, dict) and v.get("accuracy") is not None
+        )
+        lines.append(f"fidelity    label accuracy from text: {accs}")
+    this_run = ""
+    if stats is not None:
+        this_run = f" ({stats.requests} this run, {stats.resumed} rows resumed)"
+    lines += [
+        f"requests    {gen['requests']} total{this_run}, {gen['failed_attempts']} failed attempts, "
+        f"{gen['regenerated_duplicates']} duplicates regenerated",
+        f"tokens      {gen['input_tokens']} in / {gen['output_tokens']} out, "
+        f"cache {gen['cache_read_tokens']} read / {gen['cache_write_tokens']} written",
+        f"cost        ${gen['cost_usd']:.4f} ({gen['backend']}: {gen['model']})",
+        f"time        {gen['seconds']:.1f} s over {(report.provenance or {}).get('runs', 1)} run(s)",
+        f"output      {folder.resolve()}  (load: datasets.load_dataset({str(folder)!r}))",
+    ]
+    return "\n".join(lines)
