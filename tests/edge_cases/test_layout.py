@@ -17,8 +17,8 @@ FIELDS = {
     "quantity": FieldSpec(type="integer", minimum=1, maximum=9),
 }
 DIMS = {"tone": ["angry", "polite"]}
-# The least each built-in kind needs to resolve on FIELDS / DIMS.
-NEEDS = {"contrast_pair": {"across": "tone"}}
+# The least each kind (built-in, or the user kind 'sarcastic') needs to resolve on FIELDS / DIMS.
+NEEDS = {"contrast_pair": {"across": "tone"}, "sarcastic": {"instruction": "Be sarcastic."}}
 
 
 def test_edge_cases_loads_no_other_stage() -> None:
@@ -31,11 +31,7 @@ def test_edge_cases_loads_no_other_stage() -> None:
 
 @pytest.mark.parametrize("name", [*BUILTIN_KINDS, "sarcastic"])
 def test_every_kind_takes_the_common_quota_settings(name: str) -> None:
-    raw = (
-        {**NEEDS.get(name, {}), "instruction": "Be sarcastic."}
-        if name not in BUILTIN_KINDS
-        else NEEDS.get(name, {})
-    )
+    raw = NEEDS.get(name, {})
     counted, weighted = (
         build_kinds({name: {**raw, **extra}}, FIELDS, "body", DIMS)[0]
         for extra in ({"count": 3}, {"weight": 2})
