@@ -26,7 +26,7 @@ import yaml
 
 from hf_synth import __version__
 from hf_synth.card.charts import dimension_charts
-from hf_synth.edge_cases.kinds import kind_description
+from hf_synth.edge_cases import kind_description
 from hf_synth.errors import UsageError
 
 BEGIN = "<!-- hf-synth:begin -->"

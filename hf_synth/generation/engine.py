@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from hf_synth.edge_cases.kinds import EdgeContext, normalise_text
+from hf_synth.edge_cases import EdgeContext, normalise_text
 from hf_synth.errors import BudgetExceededError, IncompleteRunError
 from hf_synth.generation.backends.base import (
     Backend,

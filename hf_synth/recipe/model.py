@@ -11,7 +11,7 @@ import yaml
 from jinja2 import TemplateError
 from pydantic import Field, ValidationError, field_validator
 
-from hf_synth.edge_cases.kinds import EdgeKind, build_kinds
+from hf_synth.edge_cases import EdgeKind, build_kinds
 from hf_synth.errors import EdgeCaseConfigError, RecipeError
 from hf_synth.recipe.fields import FieldSpec, Scalar, StrictModel, value_str
 from hf_synth.recipe.templates import template_env

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_synth.edge_cases.kinds import (
+from hf_synth.edge_cases import (
     BUILTIN_KINDS,
     USER_CHECKS,
     EdgeCaseConfigError,

@@ -13,7 +13,7 @@ import datasets
 import pytest
 import yaml
 
-from hf_synth.edge_cases.kinds import normalise_text
+from hf_synth.edge_cases import normalise_text
 from hf_synth.pipeline import RunOptions, generate
 from hf_synth.recipe import parse_recipe
 from hf_synth.testing.messages_server import MessagesServer, default_responder
