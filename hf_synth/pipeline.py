@@ -12,7 +12,7 @@ import datasets
 import yaml
 
 import hf_synth
-from hf_synth.card.card import render_card
+from hf_synth.card import render_card
 from hf_synth.dataset.build import build_dataset_dict, build_features, data_bytes, write_data_files
 from hf_synth.dataset.report import Report
 from hf_synth.dataset.validate import ValidationResult, validate_folder

@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_synth.card.card import (
+from hf_synth.card import (
     BEGIN,
     END,
     escape_cell,
@@ -440,7 +440,7 @@ def test_unbalanced_markers_are_refused(folder: Path) -> None:
 
 
 def test_block_escaping_of_line_starts() -> None:
-    from hf_synth.card.card import escape_block
+    from hf_synth.card import escape_block
 
     out = escape_block("- item\n1. first\n    code\n---\n> quote\n<!-- hf-synth:end -->", quote=True)
     lines = out.split("\n")
@@ -505,7 +505,7 @@ def test_invisible_characters_are_shown(card: tuple[Path, str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=80))
 def test_escaping_never_lets_markup_through(text: str) -> None:
-    from hf_synth.card.card import escape_block, escape_inline
+    from hf_synth.card import escape_block, escape_inline
 
     cell = escape_cell(text, None)
     assert "\n" not in cell
