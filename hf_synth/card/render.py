@@ -59,10 +59,28 @@ def _environment(template_dir: Path) -> jinja2.Environment:
     return env
 
 
+def _render_template(context: Mapping[str, Any], template_dir: Path | None) -> str:
+    if template_dir is None:
+        return _environment(templates_dir()).get_template(TEMPLATE_NAME).render(**context)
+    # A user's template folder: a missing or broken template is bad input, not a bug of ours.
+    path = Path(template_dir) / TEMPLATE_NAME
+    if not path.is_file():
+        raise UsageError(f"{TEMPLATE_NAME} not found in the card template folder {template_dir}")
+    try:
+        return _environment(Path(template_dir)).get_template(TEMPLATE_NAME).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UsageError(f"card template {path}, line {exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise UsageError(f"card template {path}: {exc}") from None
+
+
 def render_body(context: Mapping[str, Any], template_dir: Path | None = None) -> str:
-    """Render the generated block (markers included) from a :func:`build_context` view model."""
-    env = _environment(template_dir or templates_dir())
-    body = env.get_template(TEMPLATE_NAME).render(**context)
+    """Render the generated block (markers included) from a :func:`build_context` view model.
+
+    ``template_dir`` (default: the built-in templates) must hold ``dataset_card.md.j2``; a missing or broken
+    template there raises `UsageError` naming the file.
+    """
+    body = _render_template(context, template_dir)
     # Collapse runs of blank lines left by optional sections, so output is stable and tidy.
     body = re.sub(r"\n{3,}", "\n\n", body).strip("\n")
     return f"{BEGIN}\n{body}\n{END}"
