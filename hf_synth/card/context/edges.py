@@ -40,7 +40,7 @@ def _example(f: CardFacts, ex: Any) -> dict[str, Any]:
     text_field, fields_spec = f.text_field, f.fields_spec
     key = text_field if text_field in ex else next((name for name in fields_spec if name in ex), None)
     labels = [f"{d} = {ex.get(d)}" for d in f.dims_order if d in ex]
-    # The kind may be about another field (min_value on a number, null_optional, ...): show them too.
+    # A kind may be about a field other than the text (a bound of a number, an optional left null): show them.
     other = [name for name in fields_spec if name in ex and name != key]
     return {
         "example": quote_value(ex.get(key)) if key is not None else None,
