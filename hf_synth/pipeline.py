@@ -12,7 +12,7 @@ from typing import Any
 
 import datasets
 
-from hf_synth.card.card import render_card
+from hf_synth.card import render_card
 from hf_synth.dataset.build import build_dataset_dict, write_data_files
 from hf_synth.dataset.folder import STORE_FILE, claim_folder
 from hf_synth.dataset.provenance import RunHistory

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 @command
 def run(args: argparse.Namespace) -> int:
     """Render the card; prints the README path."""
-    from hf_synth.card.card import render_card_from_folder
+    from hf_synth.card import render_card_from_folder
 
     path = render_card_from_folder(
         Path(args.dir),

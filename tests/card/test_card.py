@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_synth.card.card import (
+from hf_synth.card import (
     BEGIN,
     END,
     escape_cell,
@@ -440,7 +440,7 @@ def test_unbalanced_markers_are_refused(folder: Path) -> None:
 
 
 def test_block_escaping_of_line_starts() -> None:
-    from hf_synth.card.card import escape_block
+    from hf_synth.card import escape_block
 
     out = escape_block("- item\n1. first\n    code\n---\n> quote\n<!-- hf-synth:end -->", quote=True)
     lines = out.split("\n")
@@ -505,7 +505,7 @@ def test_invisible_characters_are_shown(card: tuple[Path, str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=80))
 def test_escaping_never_lets_markup_through(text: str) -> None:
-    from hf_synth.card.card import escape_block, escape_inline
+    from hf_synth.card import escape_block, escape_inline
 
     cell = escape_cell(text, None)
     assert "\n" not in cell
@@ -535,3 +535,27 @@ def test_fidelity_and_validation_tables_match_report(card: tuple[Path, str]) -> 
     chi = {r[0]: r for r in table_after(block, "## Validation")}
     assert set(chi) == set(report["validation"]["chi_square"])
     assert "strata: billing \\| sarcastic: target 20, realised 18" in block
+
+
+def test_bad_template_dir_is_a_usage_error(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing or broken user template ends with exit code 2 naming the file; the old README is kept."""
+    (folder / "README.md").write_text("# mine\n", encoding="utf-8")
+    parser = argparse.ArgumentParser(prog="hf-synth")
+    add_subparser(parser.add_subparsers(dest="command"))
+    missing = tmp_path / "no-templates"
+    missing.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for tpl, text, expected in (
+        (missing, None, f"dataset_card.md.j2 not found in the card template folder {missing}"),
+        (broken, "# {{ title }\n", f"card template {broken / 'dataset_card.md.j2'}, line 1:"),
+        (broken, "# {{ title }}\n{{ no_such_key }}\n", "'no_such_key' is undefined"),
+    ):
+        if text is not None:
+            (tpl / "dataset_card.md.j2").write_text(text, encoding="utf-8")
+        args = parser.parse_args(["card", str(folder), "--template-dir", str(tpl)])
+        assert args.func(args) == 2
+        assert expected in capsys.readouterr().err
+        assert (folder / "README.md").read_text(encoding="utf-8") == "# mine\n"

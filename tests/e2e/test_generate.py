@@ -143,13 +143,16 @@ def test_rerun_sends_zero_requests(server: MessagesServer, tmp_path: Path) -> No
     run(RECIPE, out)
     first = messages_sent(server)
     files_before = sorted(p.name for p in (out / "data").iterdir())
-    published = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and ".hf-synth" not in p.parts}
+    def published_files() -> dict[Path, bytes]:
+        return {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and ".hf-synth" not in p.parts}
+
+    published = published_files()
     again = run(RECIPE, out)
     assert messages_sent(server) == first
     assert again.stats.requests == 0 and again.ok
     assert sorted(p.name for p in (out / "data").iterdir()) == files_before
     # Issue 11: re-running a finished run changes no file (report, card, data, recipe).
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and ".hf-synth" not in p.parts} == published
+    assert published_files() == published
 
 
 def test_prompt_change_invalidates_only_changed_slots(server: MessagesServer, tmp_path: Path) -> None:
