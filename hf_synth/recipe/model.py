@@ -304,7 +304,9 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError([f"(yaml): {exc}"], str(path)) from None
+        # PyYAML names the stream "<unicode string>"; the reader wants the file and the line.
+        message = str(exc).replace('"<unicode string>"', str(path))
+        raise RecipeError([f"(yaml): {message}"], str(path)) from None
     recipe = parse_recipe(data, str(path))
     ref = recipe.reference
     if ref is not None and "://" not in ref.path and not Path(ref.path).is_absolute():
