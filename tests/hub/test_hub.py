@@ -22,6 +22,7 @@ import pytest
 
 from hf_synth.hub import server as hub_server
 from hf_synth.hub.server import git_blob_sha1, serve
+from hf_synth.hub.server import repo_read as hub_listings
 from tests.support.hubtools import REPO_ROOT, build_release, run_cli, run_client
 
 GOOD = "hf_rehearsalGoodToken0123456789"
@@ -337,7 +338,7 @@ def test_http_contract(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
         assert "error" in json.loads(body)
 
     # tree pagination follows the Link header
-    monkeypatch.setattr(hub_server, "PAGE_SIZE", 3)
+    monkeypatch.setattr(hub_listings, "PAGE_SIZE", 3)
     status, headers, body = hub.call("GET", f"/api/datasets/{repo}/tree/main/many")
     assert status == 200 and len(json.loads(body)) == 3 and 'rel="next"' in headers["Link"]
     seen, next_url = [], f"{hub.url}/api/datasets/{repo}/tree/main/many"
