@@ -130,16 +130,19 @@ def build_release(folder: Path, version: int, repo_name: str = "synthetic") -> d
     return {"files": files, "rows": rows}
 
 
-def client_env(url: str, token: str | None, home: Path) -> dict[str, str]:
+def client_env(url: str, token: str | None, home: Path, xet: bool = True) -> dict[str, str]:
     """Environment for a client subprocess talking to the rehearsal Hub at ``url``.
 
-    The HF variables are read when the libraries are imported, hence a fresh interpreter per client.
+    Default client settings (Xet on, as huggingface_hub does with hf_xet installed); ``xet=False`` sets
+    ``HF_HUB_DISABLE_XET=1`` (classic git-LFS transfers). The HF variables are read when the libraries
+    are imported, hence a fresh interpreter per client.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    if not xet:
+        env["HF_HUB_DISABLE_XET"] = "1"
     env.update(
         HF_ENDPOINT=url,
         HF_HOME=str(home),
-        HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_OFFLINE="0",
         HF_DATASETS_OFFLINE="0",
@@ -151,12 +154,12 @@ def client_env(url: str, token: str | None, home: Path) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], url: str, token: str | None, home: Path, timeout: float = 120
+    args: list[str], url: str, token: str | None, home: Path, timeout: float = 120, xet: bool = True
 ) -> subprocess.CompletedProcess:
-    """``python -m hf_synth.cli.hub ARGS`` against the rehearsal Hub."""
+    """``python -m hf_synth.cli ARGS`` (``hf-synth ARGS``) against the rehearsal Hub."""
     return subprocess.run(
         [sys.executable, "-m", "hf_synth.cli", *args],
-        env=client_env(url, token, home),
+        env=client_env(url, token, home, xet),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -164,7 +167,9 @@ def run_cli(
     )
 
 
-def run_client(code: str, url: str, token: str | None, home: Path, timeout: float = 180) -> Any:
+def run_client(
+    code: str, url: str, token: str | None, home: Path, timeout: float = 180, xet: bool = True
+) -> Any:
     """Run ``code`` in a fresh interpreter; it must ``emit(obj)`` its result (JSON), which is returned."""
     prelude = textwrap.dedent("""
         import json, sys
@@ -175,7 +180,7 @@ def run_client(code: str, url: str, token: str | None, home: Path, timeout: floa
     """)
     proc = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        env=client_env(url, token, home),
+        env=client_env(url, token, home, xet),
         capture_output=True,
         text=True,
         timeout=timeout,

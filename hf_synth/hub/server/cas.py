@@ -129,7 +129,7 @@ class XetStore:
             terms.append([xf.hash_hex(t.xorb), t.start, t.end, t.size])
         if xf.file_hash(leaves) != f.hash:
             raise bad_request(f"file {fhex}: the file hash does not match its chunks")
-        sha = f.sha256.hex()
+        sha = xf.hash_hex(f.sha256)  # stored as a hash: each 8-byte word reversed
         record = _fanout(self.base / "files", fhex, ".json")
         if record.exists() and self.store.lfs_path(sha).exists():
             return 0

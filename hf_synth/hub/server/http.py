@@ -241,6 +241,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         """The Hub's error shape: JSON ``{"error": ...}``, ``X-Error-Message`` and ``X-Error-Code``."""
         if self._body_state != "done" and self._has_body():
             self.close_connection = True
+        if self.server.verbose:
+            sys.stderr.write(f"hub-serve: {err.status} {err.message}\n")
         message = err.message.replace("\r", " ").replace("\n", " ")[:500]
         message = message.encode("ascii", "backslashreplace").decode()
         headers = {"X-Error-Message": _UNSAFE_HEADER_RE.sub("?", message)}

@@ -41,6 +41,8 @@ class HubHandler(DiscussionRoutes, TransferRoutes):
             return self.route_api(method, s[1:])
         if s[:1] == ["cas"]:
             return self.cas_route(method, s[1:])
+        if s == ["v1", "telemetry"]:  # hf_xet posts its transfer metrics at the endpoint's root
+            return self.cas_route(method, s)
         if method == "PUT" and len(s) == 2 and s[0] == "lfs-upload":
             return self.lfs_upload(check_hex(s[1], 64, "LFS oid"))
         if method == "POST" and len(s) == 2 and s[0] == "lfs-verify":

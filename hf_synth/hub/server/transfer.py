@@ -186,8 +186,8 @@ class TransferRoutes(RepoReadRoutes):
         if method == "GET" and len(s) == 2 and s[0] == "xorb":
             return self.cas_read_xorb(check_hex(s[1], 64, "xorb hash"))
         if method == "GET" and len(s) == 4 and s[:2] == ["v1", "chunks"]:
-            if s[2] != "default-merkledb":
-                raise bad_request(f"unknown dedup prefix {s[2]!r}: expected default-merkledb")
+            if s[2] not in ("default", "default-merkledb"):
+                raise bad_request(f"unknown dedup prefix {s[2]!r}: expected default")
             return self.cas_dedup(check_hex(s[3], 64, "chunk hash"))
         if method == "POST" and len(s) == 4 and s[:2] == ["v1", "xorbs"]:
             if s[2] != "default":
