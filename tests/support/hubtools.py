@@ -1,4 +1,4 @@
-"""Helpers for tests/test_hub.py: a small Hub-ready release folder and client subprocesses.
+"""Helpers for tests/hub: a small Hub-ready release folder, client subprocesses, an in-process Hub.
 
 The folder has the shape DESIGN.md gives for ``hf-synth generate --out DIR`` (hash-named parquet files per
 split and kind, README.md with ``configs`` + ``dataset_info``, report.json, recipe.yaml, images/, and a
@@ -13,6 +13,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +196,70 @@ def run_client(
     marker = proc.stdout.rsplit("@@RESULT@@", 1)
     assert len(marker) == 2, proc.stdout[-2000:]
     return json.loads(marker[1])
+
+
+GOOD = "hf_rehearsalGoodToken0123456789"
+
+
+class Hub:
+    """The rehearsal Hub in a background thread, restartable on the same storage folder."""
+
+    def __init__(self, root: Path, lfs: bool = True, **serve_kw: Any):
+        self.root = root
+        self.lfs = lfs
+        self.serve_kw = serve_kw
+        self.start()
+
+    def start(self) -> None:
+        from hf_synth.hub.server import serve
+
+        self.server = serve(self.root, tokens={GOOD}, lfs=self.lfs, **self.serve_kw)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = GOOD,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One raw HTTP request; returns (status, headers, body) for error statuses too."""
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=dict(headers or {}))
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None and "Content-Type" not in (headers or {}):
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        status, _, body = self.call(method, path, **kw)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def commits(self, repo: str) -> list[str]:
+        return [c["id"] for c in self.json("GET", f"/api/datasets/{repo}/commits/main")]
+
+    def tags(self, repo: str) -> dict[str, str]:
+        return {t["name"]: t["targetCommit"] for t in self.json("GET", f"/api/datasets/{repo}/refs")["tags"]}
+
+    def files(self, repo: str, rev: str = "main") -> set[str]:
+        tree = self.json("GET", f"/api/datasets/{repo}/tree/{rev}?recursive=true")
+        return {e["path"] for e in tree if e["type"] == "file"}

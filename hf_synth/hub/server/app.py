@@ -24,6 +24,7 @@ class RehearsalHub(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # listen backlog: bursts of client connections are queued, not refused
 
     def __init__(
         self,
