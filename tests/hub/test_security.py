@@ -43,7 +43,7 @@ def setup(tmp_path: Path) -> Any:
     (tmp_path / "outside" / "secret.txt").write_bytes(SECRET)
     hub = Hub(tmp_path / "root")
     hub.json("POST", "/api/repos/create", body={"name": "base", "organization": "me", "type": "dataset"})
-    hub.call("POST", "/lfs-verify/" + "0" * 64, body={"size": 1})  # as on a used Hub: lfs/ exists
+    (tmp_path / "root" / "lfs").mkdir(exist_ok=True)  # as on a Hub that has stored a large file
     before = {d: snapshot(tmp_path / d) for d in ("victim", "outside")}
     yield hub, tmp_path, before
     hub.stop()

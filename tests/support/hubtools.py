@@ -160,6 +160,7 @@ def run_cli(
     args: list[str], url: str, token: str | None, home: Path, timeout: float = 120, xet: bool = True
 ) -> subprocess.CompletedProcess:
     """``python -m hf_synth.cli ARGS`` (``hf-synth ARGS``) against the rehearsal Hub."""
+    Path(home).mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [sys.executable, "-m", "hf_synth.cli", *args],
         env=client_env(url, token, home, xet),
@@ -181,6 +182,7 @@ def run_client(
         def emit(obj):
             sys.stdout.write("\\n@@RESULT@@" + json.dumps(obj, default=str) + "\\n")
     """)
+    Path(home).mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         env=client_env(url, token, home, xet),
