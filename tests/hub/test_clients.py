@@ -11,7 +11,6 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -207,8 +206,7 @@ def test_discussions_settings_move_squash_and_search_with_real_clients(tmp_path:
 
 
 def hub_serve(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, **(env or {})}
-    env.pop("HF_SYNTH_HUB_TOKENS", None) if "HF_SYNTH_HUB_TOKENS" not in (env or {}) else None
+    env = {**{k: v for k, v in os.environ.items() if k != "HF_SYNTH_HUB_TOKENS"}, **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "hf_synth.cli", "hub-serve", "--root", str(root), "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -218,9 +216,7 @@ def hub_serve(root: Path, *args: str, env: dict[str, str] | None = None) -> subp
     )
 
 
-def test_hub_serve_with_default_clients_says_its_auth_mode_and_stops_on_sigterm(
-    tmp_path: Path, releases_dir: Any = None
-) -> None:
+def test_hub_serve_with_default_clients_says_its_auth_mode_and_stops_on_sigterm(tmp_path: Path) -> None:
     from tests.support.hubtools import build_release, run_cli
 
     folder = tmp_path / "release"

@@ -17,7 +17,6 @@ store, so plain HTTP downloads and git-LFS clients get the same bytes as Xet cli
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import threading
@@ -209,14 +208,6 @@ class XetStore:
         for c in index:
             chunks.append((xf.hex_hash(c[0]), offset, c[3], 0))
             offset += c[3]
-        info = xf.XorbInfo(xf.hex_hash(xorb_hex), chunks, index[-1][2] if index else 0)
+        size = _fanout(self.base / "xorbs", xorb_hex).stat().st_size
+        info = xf.XorbInfo(xf.hex_hash(xorb_hex), chunks, size)
         return xf.dedup_shard([info], hmac_key=os.urandom(32))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

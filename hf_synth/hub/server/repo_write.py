@@ -13,7 +13,6 @@ from hf_synth.hub.server.errors import HttpError, bad_request, hub_date
 from hf_synth.hub.server.names import (
     RepoRef,
     check_hex,
-    check_name,
     check_path,
     check_ref_name,
     check_repo_type,
@@ -105,8 +104,9 @@ class RepoWriteRoutes(RepoReadRoutes):
         self.authorize(write=True)
         body = self.json_body()
         rtype = check_repo_type(body.get("type") or "model")
-        namespace = _field(body, "organization", str, USER_NAME)
-        ref = repo_ref(rtype, check_name(namespace, "organization"), _field(body, "name", str, required=True))
+        ref = repo_ref(
+            rtype, _field(body, "organization", str, USER_NAME), _field(body, "name", str, required=True)
+        )
         if not self.server.store.delete_repo(ref):
             raise HttpError(404, f"Repository {ref.repo_id} not found", "RepoNotFound")
         self.send_json({})
