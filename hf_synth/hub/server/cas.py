@@ -12,6 +12,10 @@ Every upload is verified before it is stored: a xorb must hash to its name; a sh
 and list their true chunks, each file's terms must match its verification hashes and chunk hashes, and
 the bytes it rebuilds must have the declared sha256. Verified files are also written to the large-file
 store, so plain HTTP downloads and git-LFS clients get the same bytes as Xet clients.
+
+Scope: on the Hub a Xet token is bound to one repo; here any live Xet token (issued only to callers who
+may read or write some repo) reads any stored file by its hash, and a file's hash is only shown to callers
+who may read a repo holding it. Stored data is kept twice (xorbs for Xet readers, whole files for others).
 """
 
 from __future__ import annotations
