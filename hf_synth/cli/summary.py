@@ -54,7 +54,8 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
         f"requests    {gen['requests']} total{this_run}, {gen['failed_attempts']} failed attempts, "
         f"{gen['regenerated_duplicates']} duplicates regenerated",
         f"tokens      {gen['input_tokens']} in / {gen['output_tokens']} out, "
-        f"cache {gen['cache_read_tokens']} read / {gen['cache_write_tokens']} written",
+        f"cache {gen['cache_read_tokens']} read / {gen['cache_write_tokens']} written"
+        + (f" ({gen['cache_note']})" if gen.get("cache_note") else ""),
         f"cost        ${gen['cost_usd']:.4f} ({gen['backend']}: {gen['model']})",
         f"time        {gen['seconds']:.1f} s over {(report.provenance or {}).get('runs', 1)} run(s)",
         f"output      {folder.resolve()}  (load: datasets.load_dataset({str(folder)!r}))",

@@ -61,6 +61,7 @@ class GenerationBlock(TypedDict, total=False):
     seconds: float
     backend: str
     model: str
+    cache_note: str | None
 
 
 @dataclass
@@ -126,7 +127,7 @@ def write_if_changed(path: Path, text: str) -> Path:
 
 
 # Keys that describe this invocation rather than the data; a re-run that differs only in them changed nothing.
-_VOLATILE_GENERATION = ("requests_this_run", "resumed_rows", "rounds", "seconds")
+_VOLATILE_GENERATION = ("requests_this_run", "resumed_rows", "rounds", "seconds", "cache_note")
 
 
 def _content(report: Report) -> dict[str, Any]:
@@ -215,6 +216,8 @@ def _generation_block(
         "seconds": round(seconds_total, 3),
         "backend": stats.backend,
         "model": stats.model,
+        # Why prompt caching was not used (prefix below the model's minimum), or None.
+        "cache_note": getattr(stats, "cache_note", None),
     }
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hf_synth.generation.backends.base import Usage
+from hf_synth.generation.backends.base import BatchSlots, Usage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY,
     custom_ids TEXT NOT NULL,
-    open INTEGER NOT NULL
+    open INTEGER NOT NULL,
+    slots TEXT
 );
 """
 
@@ -65,6 +66,9 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "slots" not in columns:  # a store written before batches recorded their slots
+            self._db.execute("ALTER TABLE batches ADD COLUMN slots TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -195,13 +199,25 @@ class RunStore:
 
     # --- Message Batches (the BatchStore protocol of the anthropic backend) ----------------------
 
-    def save_batch(self, batch_id: str, custom_ids: list[str]) -> None:
+    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None:
+        """Record a submitted batch: its custom ids and, per custom id, (request key, slot ids)."""
+        meta = json.dumps({cid: [key, list(ids)] for cid, (key, ids) in (slots or {}).items()})
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, 1)", (batch_id, json.dumps(custom_ids)))
+            db.execute(
+                "INSERT OR REPLACE INTO batches (batch_id, custom_ids, open, slots) VALUES (?, ?, 1, ?)",
+                (batch_id, json.dumps(custom_ids), meta),
+            )
 
     def open_batches(self) -> list[tuple[str, list[str]]]:
         cur = self._db.execute("SELECT batch_id, custom_ids FROM batches WHERE open = 1")
         return [(bid, json.loads(ids)) for bid, ids in cur]
+
+    def batch_slots(self, batch_id: str) -> BatchSlots:
+        """custom id → (request key, slot ids) of a batch ({} for batches saved without them)."""
+        row = self._db.execute("SELECT slots FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        if row is None or not row[0]:
+            return {}
+        return {cid: (key, tuple(ids)) for cid, (key, ids) in json.loads(row[0]).items()}
 
     def close_batch(self, batch_id: str) -> None:
         with self._tx() as db:

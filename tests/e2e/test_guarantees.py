@@ -44,12 +44,7 @@ RECIPE: dict[str, Any] = {
 }
 
 
-@pytest.fixture()
-def server(monkeypatch: pytest.MonkeyPatch):
-    with MessagesServer(api_key=KEY) as srv:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        yield srv
+pytestmark = pytest.mark.loopback(api_key=KEY)
 
 
 def run(out: Path, recipe: dict[str, Any] | None = None, **kw: Any) -> hf_synth.pipeline.GeneratedDataset:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -30,9 +31,8 @@ from hf_synth.generation.ratelimit import AdaptiveConcurrency, RateLimiter
 from hf_synth.recipe.fields import FieldSpec
 from hf_synth.testing.messages_server import MessagesServer
 
-pytestmark = pytest.mark.timeout(60)
-
 SECRET = "sk-ant-test-SECRET-do-not-leak-0123456789"
+pytestmark = [pytest.mark.timeout(60), pytest.mark.loopback(api_key=SECRET, retry_after=0.05)]
 MODEL = "claude-haiku-4-5"
 FIELDS = {
     "text": FieldSpec(type="string", description="the review"),
@@ -41,6 +41,7 @@ FIELDS = {
     "note": FieldSpec(type="string", optional=True),
 }
 SYSTEM = "You write realistic product reviews. " * 20
+LONG_SYSTEM = "You write realistic product reviews. " * 450  # ~4,200 tokens at 4 characters per token
 
 
 def make_request(
@@ -57,15 +58,6 @@ def make_request(
         temperature=0.7,
         feedback=feedback,
     )
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    with MessagesServer(api_key=SECRET, retry_after=0.05) as srv:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
-        yield srv
 
 
 def backend(**kw: Any) -> AnthropicBackend:
@@ -127,12 +119,13 @@ def test_sampling_parameters_are_rejected_by_the_current_api_version(server: Mes
 
 
 def test_prompt_caching_counts_cache_tokens(server: MessagesServer) -> None:
+    # Claude Haiku 4.5 caches prefixes of 4,096 tokens and more: the system prompt is made that long.
     b = backend()
 
     async def two() -> list[GenerationResult]:
         try:
-            first = await b.generate(make_request(0))
-            second = await b.generate(make_request(1))
+            first = await b.generate(make_request(0, system=LONG_SYSTEM))
+            second = await b.generate(make_request(1, system=LONG_SYSTEM))
             return [first, second]
         finally:
             await b.aclose()
@@ -143,13 +136,72 @@ def test_prompt_caching_counts_cache_tokens(server: MessagesServer) -> None:
     assert second.usage.cost_usd < first.usage.cost_usd  # reads are cheaper than writes
     body = server.bodies()[0]
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
-    assert body["tools"][0]["cache_control"] == {"type": "ephemeral"}
+    # The tool schema alone (~150 tokens) is far below the minimum: no breakpoint after it.
+    assert "cache_control" not in body["tools"][0]
 
     server.clear()
     off = backend(prompt_caching=False)
-    (res,) = asyncio.run(run_all(off, [make_request(2)]))
+    (res,) = asyncio.run(run_all(off, [make_request(2, system=LONG_SYSTEM)]))
     assert res.usage.cache_read_tokens == res.usage.cache_write_tokens == 0
     assert "cache_control" not in server.bodies()[0]["tools"][0]
+
+
+def test_caching_is_not_requested_below_the_models_minimum(server: MessagesServer) -> None:
+    # ~400 tokens of tool schema + system prompt: Haiku 4.5 (minimum 4,096) would cache nothing, Sonnet
+    # 4.6 (minimum 1,024) neither; a 1,500-token prefix is cached by Sonnet 4.6 but not by Haiku 4.5.
+    medium = "You write realistic product reviews. " * 150
+    haiku, sonnet = backend(), backend(model="claude-sonnet-4-6")
+
+    async def go() -> list[GenerationResult]:
+        try:
+            return [
+                await haiku.generate(make_request(0)),
+                await haiku.generate(make_request(1, system=medium)),
+                await sonnet.generate(make_request(2, system=medium)),
+                await sonnet.generate(make_request(3, system=medium)),
+            ]
+        finally:
+            await haiku.aclose()
+            await sonnet.aclose()
+
+    short, haiku_medium, sonnet_write, sonnet_read = asyncio.run(go())
+    bodies = server.bodies()
+    for body in bodies[:2]:
+        assert "cache_control" not in json.dumps(body)  # nothing marked below Haiku's minimum
+    assert short.usage.cache_write_tokens == haiku_medium.usage.cache_write_tokens == 0
+    assert bodies[2]["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sonnet_write.usage.cache_write_tokens >= 1024 and sonnet_read.usage.cache_read_tokens >= 1024
+    requested, skipped, why = haiku.caching_summary()
+    assert (requested, skipped) == (0, 2)
+    assert why is not None and "claude-haiku-4-5" in why and "4,096" in why
+    assert sonnet.caching_summary() == (2, 0, None)
+
+
+def test_loopback_server_caches_nothing_below_the_minimum(server: MessagesServer) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=SECRET, base_url=server.url, max_retries=0)
+
+    def usage(model: str, system: str) -> Any:
+        block = {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+        msg = client.messages.create(
+            model=model, max_tokens=20, system=[block], messages=[{"role": "user", "content": "hi"}]
+        )
+        return msg.usage
+
+    try:
+        short = "x" * 4 * 1000  # ~1,000 tokens: below every minimum but 512
+        assert usage("claude-sonnet-4-6", short).cache_creation_input_tokens == 0
+        assert usage("claude-sonnet-4-6", short).cache_read_input_tokens == 0
+        mid = "y" * 4 * 2000  # ~2,000 tokens: enough for Sonnet 4.6, not for Haiku 4.5 or Opus 4.7
+        assert usage("claude-sonnet-4-6", mid).cache_creation_input_tokens > 0
+        assert usage("claude-sonnet-4-6", mid).cache_read_input_tokens > 0
+        for model in ("claude-haiku-4-5", "claude-opus-4-7"):
+            u = usage(model, mid)
+            assert u.cache_creation_input_tokens == u.cache_read_input_tokens == 0
+        assert usage("claude-haiku-4-5", "z" * 4 * 4200).cache_creation_input_tokens > 0
+    finally:
+        client.close()
 
 
 def test_transient_errors_are_retried_then_succeed(server: MessagesServer) -> None:

@@ -23,13 +23,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from hf_synth.generation.backends.base import (
+    BatchSlots,
     FatalBackendError,
     GenerationRequest,
     GenerationResult,
     RetryableBackendError,
     Usage,
 )
-from hf_synth.generation.pricing import cost_usd, estimate_tokens
+from hf_synth.generation.pricing import cache_min_tokens, cost_usd, estimate_tokens
 from hf_synth.generation.ratelimit import AdaptiveConcurrency, RateLimiter, parse_retry_after
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "TOOL_NAME",
     "AnthropicBackend",
+    "BatchSlots",
     "BatchStore",
     "InMemoryBatchStore",
     "build_tool",
@@ -58,11 +60,17 @@ _T = TypeVar("_T")
 
 
 class BatchStore(Protocol):
-    """Where submitted batch ids live so a crashed run resumes polling instead of resubmitting."""
+    """Where submitted batch ids live so a crashed run resumes polling instead of resubmitting.
 
-    def save_batch(self, batch_id: str, custom_ids: list[str]) -> None: ...
+    `slots` records what each custom_id was asked for, so a resumed run can use a paid result even when
+    its pending slots are now chunked differently.
+    """
+
+    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None: ...
 
     def open_batches(self) -> list[tuple[str, list[str]]]: ...
+
+    def batch_slots(self, batch_id: str) -> BatchSlots: ...
 
     def close_batch(self, batch_id: str) -> None: ...
 
@@ -72,13 +80,18 @@ class InMemoryBatchStore:
 
     def __init__(self) -> None:
         self.batches: dict[str, list[str]] = {}
+        self.slots: dict[str, BatchSlots] = {}
         self.closed: list[str] = []
 
-    def save_batch(self, batch_id: str, custom_ids: list[str]) -> None:
+    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None:
         self.batches[batch_id] = list(custom_ids)
+        self.slots[batch_id] = dict(slots or {})
 
     def open_batches(self) -> list[tuple[str, list[str]]]:
         return [(bid, list(cids)) for bid, cids in self.batches.items()]
+
+    def batch_slots(self, batch_id: str) -> BatchSlots:
+        return dict(self.slots.get(batch_id, {}))
 
     def close_batch(self, batch_id: str) -> None:
         if self.batches.pop(batch_id, None) is not None:
@@ -125,6 +138,11 @@ def custom_id_for(request: GenerationRequest) -> str:
     return "r" + hashlib.blake2b(raw.encode(), digest_size=20).hexdigest()
 
 
+def _compact_tokens(obj: Any) -> int:
+    """Tokens of a JSON value at ~4 characters per token of its compact serialisation."""
+    return estimate_tokens(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+
+
 def _get(obj: Any, name: str) -> Any:
     """Field `name` of a wire dict or of an SDK model (batch results arrive as SDK models)."""
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
@@ -137,6 +155,24 @@ def _sdk_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(params)
     kwargs["extra_body"] = {"temperature": kwargs.pop("temperature")}
     return kwargs
+
+
+def _recorded_request(recorded: BatchSlots, custom_id: str) -> GenerationRequest | None:
+    """The request a stored batch entry was made for, rebuilt from its key and slot ids (no prompt)."""
+    entry = recorded.get(custom_id)
+    if entry is None:
+        return None
+    key, slot_ids = entry
+    return GenerationRequest(
+        key=key,
+        slot_ids=tuple(slot_ids),
+        system=None,
+        prompt="",
+        n_items=len(slot_ids),
+        fields={},
+        max_tokens=0,
+        temperature=0.0,
+    )
 
 
 def _describe(request: GenerationRequest) -> str:
@@ -152,7 +188,8 @@ class AnthropicBackend:
     `adaptive_concurrency=False`); `items_per_request` (k items asked per call); `max_attempts` (per
     `generate` call, first try included); `timeout` (seconds per HTTP request); `requests_per_minute`,
     `input_tokens_per_minute`, `output_tokens_per_minute` (client-side caps, None = follow the server's
-    headers only); `prompt_caching` (mark system prompt and tool schema `cache_control: ephemeral`);
+    headers only); `prompt_caching` (mark the tool schema and system prompt `cache_control: ephemeral` when
+    that prefix reaches the model's minimum cacheable length; `caching_summary()` says how often and why not);
     `batch` (the engine should call `generate_batch`); `batch_size` (requests per batch, ≤ 100,000);
     `batch_poll_interval` (seconds); `batch_timeout` (seconds to wait for batches, None = no limit);
     `base_url` (defaults to `ANTHROPIC_BASE_URL`, else the public API); `tool_choice` ("tool" forces
@@ -216,8 +253,12 @@ class AnthropicBackend:
         #: "malformed", "failed" (generate calls that raised), "batches_submitted", "batches_resumed".
         self.stats: Counter[str] = Counter()
         self._client_obj: anthropic.AsyncAnthropic | None = None
-        self._tools: dict[tuple[int, int], tuple[Any, dict[str, Any], int]] = {}
+        self._tools: dict[tuple[int, int], tuple[Any, dict[str, Any], dict[str, Any], int]] = {}
         self._warned_temperature = False
+        #: Requests built with / without `cache_control`, and why the last one went without.
+        self.cache_requested = 0
+        self.cache_skipped = 0
+        self._cache_skip_reason: str | None = None
 
     # --- client ---------------------------------------------------------------------------------------------
 
@@ -258,20 +299,55 @@ class AnthropicBackend:
 
     # --- request building -----------------------------------------------------------------------------------
 
-    def _tool(self, request: GenerationRequest) -> tuple[dict[str, Any], int]:
-        """The tool definition and its size in tokens (memoised: the schema is the same for a whole run)."""
+    def _tool(self, request: GenerationRequest, cache: bool = False) -> tuple[dict[str, Any], int]:
+        """The tool definition (with or without `cache_control`) and its size in tokens (memoised: the
+        schema is the same for a whole run)."""
         key = (id(request.fields), request.n_items)
         hit = self._tools.get(key)
-        if hit is not None and hit[0] is request.fields:
-            return hit[1], hit[2]
-        tool = build_tool(request.fields, request.n_items, cache=self.prompt_caching)
-        size = estimate_tokens(json.dumps(tool))
-        self._tools[key] = (request.fields, tool, size)
-        return tool, size
+        if hit is None or hit[0] is not request.fields:
+            plain = build_tool(request.fields, request.n_items)
+            marked = {**plain, "cache_control": {"type": "ephemeral"}}
+            hit = (request.fields, plain, marked, _compact_tokens(plain))
+            self._tools[key] = hit
+        return (hit[2] if cache else hit[1]), hit[3]
 
-    def build_params(self, request: GenerationRequest) -> dict[str, Any]:
-        """The Messages API body for `request` (without `stream`); also used for batches and token counts."""
-        tool, _ = self._tool(request)
+    def _cache_marks(self, request: GenerationRequest, count: bool) -> tuple[bool, bool]:
+        """(mark the tool, mark the system prompt): a breakpoint only where its prefix (tools → system)
+        reaches the model's minimum cacheable length; below it the API caches nothing."""
+        if not self.prompt_caching:
+            if count:
+                self.cache_skipped += 1
+                self._cache_skip_reason = "prompt caching is off (backend.prompt_caching: false)"
+            return False, False
+        _, tool_tokens = self._tool(request)
+        system_tokens = _compact_tokens({"type": "text", "text": request.system}) if request.system else 0
+        minimum, known = cache_min_tokens(self.model)
+        mark_tool = tool_tokens >= minimum
+        mark_system = bool(request.system) and tool_tokens + system_tokens >= minimum
+        if count:
+            if mark_tool or mark_system:
+                self.cache_requested += 1
+            else:
+                self.cache_skipped += 1
+                assumed = "" if known else " (assumed: prices.json has no minimum for this model)"
+                self._cache_skip_reason = (
+                    f"the cacheable prefix (tool schema + system prompt, ~{tool_tokens + system_tokens:,} "
+                    f"tokens) is below {self.model}'s minimum of {minimum:,} tokens{assumed}, where the "
+                    "API caches nothing"
+                )
+        return mark_tool, mark_system
+
+    def caching_summary(self) -> tuple[int, int, str | None]:
+        """(requests asked to cache, requests not asked, why the last of the latter was not)."""
+        return self.cache_requested, self.cache_skipped, self._cache_skip_reason
+
+    def build_params(self, request: GenerationRequest, count: bool = True) -> dict[str, Any]:
+        """The Messages API body for `request` (without `stream`); also used for batches and token counts.
+
+        `count` adds the request to the caching tally (`caching_summary`); token counting passes False.
+        """
+        mark_tool, mark_system = self._cache_marks(request, count)
+        tool, _ = self._tool(request, cache=mark_tool)
         n = request.n_items
         plural = "item" if n == 1 else f"{n} distinct items"
         text = (
@@ -301,7 +377,7 @@ class AnthropicBackend:
         }
         if request.system:
             block: dict[str, Any] = {"type": "text", "text": request.system}
-            if self.prompt_caching:
+            if mark_system:
                 block["cache_control"] = {"type": "ephemeral"}
             params["system"] = [block]
         if self.send_temperature:
@@ -315,7 +391,8 @@ class AnthropicBackend:
             params["temperature"] = temperature
         return params
 
-    def _estimate_input(self, request: GenerationRequest) -> int:
+    def estimate_input_tokens(self, request: GenerationRequest) -> int:
+        """Input tokens `request` may be charged (an overestimate: rate limits and budgets reserve it)."""
         _, tool_tokens = self._tool(request)
         text = (request.system or "") + request.prompt + (request.feedback or "")
         # 10% margin plus the fixed instruction: under-reserving input tokens is what earns 429s.
@@ -330,7 +407,7 @@ class AnthropicBackend:
         authentication / permission / malformed-request errors.
         """
         client = self._client()
-        estimate = self._estimate_input(request)
+        estimate = self.estimate_input_tokens(request)
         usage = Usage()
         last = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
@@ -345,12 +422,15 @@ class AnthropicBackend:
                 self.stats["retries"] += 1
                 await asyncio.sleep(self._backoff(attempt, e.retry_after))
                 continue
-            except FatalBackendError:
+            except FatalBackendError as e:
                 self.stats["failed"] += 1
+                e.usage = usage  # answers billed before the refusal
                 raise
             return GenerationResult(items=items, usage=usage)
         self.stats["failed"] += 1
-        raise RetryableBackendError(f"{_describe(request)} failed after {self.max_attempts} attempts: {last}")
+        raise RetryableBackendError(
+            f"{_describe(request)} failed after {self.max_attempts} attempts: {last}", usage=usage
+        )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number `attempt`: equal-jitter exponential, ≥ `retry-after`."""
@@ -483,7 +563,7 @@ class AnthropicBackend:
 
     async def count_tokens(self, request: GenerationRequest) -> int:
         """Input tokens of `request` from the count_tokens endpoint; ~4 chars/token if that fails."""
-        params = self.build_params(request)
+        params = self.build_params(request, count=False)
         try:
             client = self._client()
             body = {
@@ -537,15 +617,20 @@ class AnthropicBackend:
         """Run `requests` as Message Batches; yield (request, result or exception) as each batch ends.
 
         Batches already recorded in `store` (a previous process crashed while they ran) are polled, not
-        resubmitted; their requests are matched by `custom_id_for`. A batch is closed in `store` once all its
-        results were yielded. Failed, expired or canceled requests are yielded as `RetryableBackendError`
-        so the engine refills them online. Cost uses the batch discount.
+        resubmitted; their requests are matched by `custom_id_for`. A result of such a batch that no request
+        of this call asks for is still yielded (it was paid for), with the request rebuilt from the store's
+        record of its key and slot ids (empty prompt), so the engine can map its items to slots. A batch is
+        closed in `store` once all its results were yielded. Failed, expired or canceled requests are
+        yielded as `RetryableBackendError` so the engine refills them online. Cost uses the batch discount.
         """
         client = self._client()
         by_id: dict[str, GenerationRequest] = {}
         for r in requests:
             by_id.setdefault(custom_id_for(r), r)
         open_batches = {bid: list(cids) for bid, cids in store.open_batches()}
+        recorded: BatchSlots = {}
+        for bid in open_batches:
+            recorded.update(store.batch_slots(bid))
         covered = {cid for cids in open_batches.values() for cid in cids}
         if open_batches:
             self.stats["batches_resumed"] += len(open_batches)
@@ -562,7 +647,7 @@ class AnthropicBackend:
             )
             cids = [e["custom_id"] for e in chunk]
             # Persist before anything else: from here on a crash resumes this batch.
-            store.save_batch(batch.id, cids)
+            store.save_batch(batch.id, cids, {c: (by_id[c].key, by_id[c].slot_ids) for c in cids})
             open_batches[batch.id] = cids
             self.stats["batches_submitted"] += 1
             log.info("submitted message batch %s with %d requests", batch.id, len(cids))
@@ -582,9 +667,9 @@ class AnthropicBackend:
                 )
                 try:
                     async for line in results:
-                        req = by_id.get(line.custom_id)
+                        req = by_id.get(line.custom_id) or _recorded_request(recorded, line.custom_id)
                         if req is None or line.custom_id in seen:
-                            continue  # finished in an earlier run, or not asked for any more
+                            continue  # a duplicate line, or a batch saved without slots (older stores)
                         seen.add(line.custom_id)
                         yield req, self._batch_result(req, line.result, bid)
                 finally:
@@ -619,7 +704,7 @@ class AnthropicBackend:
             try:
                 return GenerationResult(items=self._items(result.message, request), usage=got)
             except _Transient as e:
-                return RetryableBackendError(f"{_describe(request)} in batch {batch_id}: {e}")
+                return RetryableBackendError(f"{_describe(request)} in batch {batch_id}: {e}", usage=got)
         if result.type == "errored":
             err = getattr(result.error, "error", None)
             detail = f"{getattr(err, 'type', 'error')}: {getattr(err, 'message', '')}"
