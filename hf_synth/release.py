@@ -81,6 +81,7 @@ def release_all(
     A recipe that fails (incomplete run, budget, validation, backend refusal, Hub error) is reported and the
     others still go; `on_outcome` is called after each recipe (the CLI prints from it).
     """
+    from hf_synth.card.publish import release_card
     from hf_synth.errors import ValidationFailedError
     from hf_synth.generation.options import RunOptions
     from hf_synth.hub.push import push_folder
@@ -97,7 +98,13 @@ def release_all(
                 dd = generate(item.recipe, target, RunOptions(backend=item.recipe.backend.name, limit=limit))
                 if not dd.ok:
                     raise ValidationFailedError(f"validation failed (hf-synth validate {target})")
-                result = push_folder(target, item.repo_id, tag=item.tag, message=f"Release {item.tag}")
+                result = push_folder(
+                    target,
+                    item.repo_id,
+                    tag=item.tag,
+                    message=f"Release {item.tag}",
+                    render_card=release_card,
+                )
                 outcome = ReleaseOutcome(item, "released", commit_oid=result.commit_oid)
             except HfSynthError as exc:
                 outcome = ReleaseOutcome(item, "failed", error=exc)
