@@ -69,6 +69,10 @@ def test_incomplete_run_opens_with_a_banner_and_claims_no_exact_quota(sample: tu
     text = block(folder, incomplete(report))
     top = text[: text.index("## Summary")]
     assert "**INCOMPLETE: 297 of 300 rows (3 missing); not for release.**" in top
+    assert top.count("billing \\| sarcastic (short 2)") == 1  # named by the reason, not repeated
+    budget = incomplete(report)
+    budget["incomplete"]["reason"] = "budget $0.20 reached; 3 rows not generated"
+    top = block(folder, budget).split("## Summary")[0]
     assert "Short strata: billing \\| sarcastic (short 2); returns \\| confused (short 1)." in top
     assert "every cell gets an exact quota (this incomplete run does not reach them)" in text
     counts = section(text, "## Validation")
@@ -301,3 +305,10 @@ def test_without_the_font_package_cjk_is_reported_not_hidden(
     finally:
         fonts.chart_families.cache_clear()
         fonts._drawable_codepoints.cache_clear()
+
+
+def test_dollar_signs_in_values_are_text_not_mathtext(tmp_path: Path) -> None:
+    """A value such as ``$\\notacommand$ deal`` once made matplotlib's mathtext parser abort the card."""
+    labels = [r"$\notacommand$ deal", "$5 or $10"]
+    path = bar_chart(tmp_path / "dollars.png", r"price $\tau$: target vs realised", labels, [1, 2], [1, 2])
+    assert path.stat().st_size > 0

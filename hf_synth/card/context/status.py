@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hf_synth.card.context.facts import CardFacts
-from hf_synth.card.escape import escape_inline
+from hf_synth.card.escape import escape_inline, truncate
 from hf_synth.dataset.validate import fidelity_warnings
 
 _MAX_SHORT_CELLS = 10
@@ -32,13 +32,16 @@ def _incomplete(f: CardFacts) -> dict[str, Any] | None:
     missing = info.get("missing_rows")
     if missing is None and planned is not None:
         missing = max(0, int(planned) - f.total)
+    reason = truncate(str(info.get("reason") or ""), 400)
     short = info.get("short_cells") or {}
     cells = sorted(short.items(), key=lambda kv: (-int(kv[1] or 0), str(kv[0])))
+    if cells and all(f"{cell} (short {n})" in reason for cell, n in cells):
+        cells = []  # the reason already names every short cell
     return {
         "realised": f.total,
         "planned": planned,
         "missing": missing,
-        "reason": escape_inline(info.get("reason"), 400) if info.get("reason") else None,
+        "reason": escape_inline(reason) if reason else None,
         "short_cells": [escape_inline(f"{cell} (short {n})", 120) for cell, n in cells[:_MAX_SHORT_CELLS]],
         "n_short_cells": len(cells),
     }
