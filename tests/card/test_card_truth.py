@@ -119,6 +119,7 @@ def test_counts_content_and_labels_are_stated_apart(tmp_path: Path) -> None:
     # negation has an instruction but no check: the card must not say its rows "pass".
     assert "negation 2 rows, no automatic check" in content and "very_short 1/2" in content
     assert "3 ordinary rows repeat another of their stratum" in content
+    assert "- **Labels:** not measured: nothing on this card checks that the texts carry their labels." in val
     assert "**passed**" not in text and "Result:" not in text
 
 

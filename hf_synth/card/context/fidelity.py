@@ -26,8 +26,8 @@ def _per_dimension(fid: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _above_chance(dim: str, v: Mapping[str, Any]) -> SafeMd:
-    """The "above chance" cell: yes, **no** (the texts do not carry the label better than always guessing the
-    most common value, by `fidelity_warnings`' binomial test) or a dash when the test's figures are missing."""
+    """The "above chance" cell: yes, **no** (the texts do not carry the label better than always guessing
+    the most common value, by `fidelity_warnings`' binomial test) or a dash when the figures are missing."""
     measured = fidelity_block({"label_fidelity": {dim: v}})
     if not measured:
         return SafeMd("—")

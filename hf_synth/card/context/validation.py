@@ -127,7 +127,10 @@ def _content_line(f: CardFacts, content: Mapping[str, Any]) -> SafeMd:
 
 
 def _labels_line(report: Mapping[str, Any]) -> SafeMd | None:
-    """How many dimensions the texts carry better than chance (None when fidelity was not measured)."""
+    """How many dimensions the texts carry better than chance; "not measured" without a fidelity block
+    (None when the block lacks the figures for the test)."""
+    if not report.get("label_fidelity"):
+        return SafeMd("not measured: nothing on this card checks that the texts carry their labels.")
     measured = fidelity_block(report)
     if not measured:
         return None
