@@ -73,6 +73,8 @@ def push(folder: str | Path, repo_id: str, **options: Any) -> PushResult:
 
     `options`: tag, private, revision, create_pr, message (see `hf_synth.hub.push.push_folder`).
     """
+    from hf_synth.card.publish import release_card
     from hf_synth.hub.push import push_folder
 
+    options.setdefault("render_card", release_card)  # the card's snippets and citation name `repo_id`
     return push_folder(Path(folder), repo_id, **options)

@@ -23,7 +23,7 @@ from hf_synth.dataset.report import (
     targets_realised,
     write_if_changed,
 )
-from hf_synth.dataset.validate import ValidationResult, validate_folder
+from hf_synth.dataset.validate import ValidationResult, fidelity_warnings, validate_folder
 from hf_synth.errors import EXIT_OK, EXIT_VALIDATION, BudgetExceededError, IncompleteRunError
 from hf_synth.generation.backends.base import Backend
 from hf_synth.generation.backends.factory import make_backend
@@ -156,6 +156,9 @@ def generate(
             report.realised = targets_realised(validation)
             if embedder is not None and dd.num_rows and any(dd.num_rows.values()):
                 _quality(recipe, dd, report, embedder)
+                # Label fidelity exists only now: its warnings belong to this run's validation.
+                validation.warnings = fidelity_warnings(report.label_fidelity)
+                report.validation = validation.to_report()
             report.write(folder)
             write_if_changed(folder / "recipe.yaml", recipe_yaml(recipe))
             render_card(folder, report.to_json())

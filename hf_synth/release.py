@@ -82,6 +82,7 @@ def release_all(
     A recipe that fails (incomplete run, budget, validation, backend refusal, Hub error) is reported and the
     others still go; `on_outcome` is called after each recipe (the CLI prints from it).
     """
+    from hf_synth.card.publish import release_card
     from hf_synth.errors import ValidationFailedError
     from hf_synth.generation.options import RunOptions
     from hf_synth.hub.push import push_folder
@@ -104,7 +105,7 @@ def release_all(
                 message = f"Release {item.tag}"
                 if limit is not None:
                     message = f"Rehearsal of {item.tag} (--limit {limit}), not a release"
-                result = push_folder(target, item.repo_id, tag=tag, message=message)
+                result = push_folder(target, item.repo_id, tag=tag, message=message, render_card=release_card)
                 outcome = ReleaseOutcome(item, "released", commit_oid=result.commit_oid, tag=tag)
             except HfSynthError as exc:
                 outcome = ReleaseOutcome(item, "failed", error=exc)

@@ -1,18 +1,26 @@
 """Bar charts (target vs realised) for the dataset card, one PNG per dimension.
 
 Charts are drawn on a bare ``matplotlib.figure.Figure`` with the Agg canvas instead of pyplot, so rendering a
-card never switches the global matplotlib backend of the caller's process and works without a display.
+card never switches the global matplotlib backend of the caller's process and works without a display. Fonts
+(DejaVu Sans, then Noto Sans CJK) are set for the drawing only (``rc_context``); labels are drawn verbatim
+(``parse_math=False``: a value such as ``$5 or $10`` is not mathtext).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from hf_synth.card.fonts import chart_families
+
+log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_TICK = 18
@@ -50,6 +58,19 @@ def bar_chart(
     The PNG is byte-for-byte reproducible for the same input (no timestamp or version metadata), so
     re-rendering a card does not create spurious diffs in the published repository.
     """
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        matplotlib.rc_context({"font.family": list(chart_families())}),
+    ):
+        warnings.simplefilter("always")
+        _draw(path, title, labels, target, realised)
+    for w in caught:
+        # A glyph no chart font has is drawn as a box; the card names such characters below the chart.
+        log.debug("chart %s: %s", path.name, w.message)
+    return path
+
+
+def _draw(path: Path, title: str, labels: list[str], target: list[float], realised: list[float]) -> None:
     width_in = min(14.0, max(5.0, 0.6 * len(labels) + 2.0))
     fig = Figure(figsize=(width_in, 3.6), dpi=100)
     FigureCanvasAgg(fig)
@@ -61,10 +82,13 @@ def bar_chart(
     ax.set_xticks(xs)
     rotate = len(labels) > 6 or any(len(label) > 10 for label in labels)
     ax.set_xticklabels(
-        [_short(label) for label in labels], rotation=30 if rotate else 0, ha="right" if rotate else "center"
+        [_short(label) for label in labels],
+        rotation=30 if rotate else 0,
+        ha="right" if rotate else "center",
+        parse_math=False,
     )
     ax.set_ylabel("rows")
-    ax.set_title(_short(title) if len(title) > 60 else title)
+    ax.set_title(_short(title) if len(title) > 60 else title, parse_math=False)
     # Headroom above the tallest bar so the legend never covers a bar.
     top = max([*target, *realised, 1.0])
     ax.set_ylim(0, top * 1.25)
@@ -72,11 +96,7 @@ def bar_chart(
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # Values may use scripts the bundled DejaVu font lacks; a missing glyph is cosmetic, not an error.
-        warnings.filterwarnings("ignore", message=".*[Gg]lyph.*missing.*")
-        fig.savefig(path, format="png", metadata={"Software": None})
-    return path
+    fig.savefig(path, format="png", metadata={"Software": None})
 
 
 def dimension_charts(

@@ -16,11 +16,13 @@ from hf_synth.card.context.fidelity import fidelity
 from hf_synth.card.context.fields import fields
 from hf_synth.card.context.overview import overview
 from hf_synth.card.context.provenance import provenance
+from hf_synth.card.context.status import status
 from hf_synth.card.context.validation import validation
 
 #: The card's sections in template order; each returns the template keys it owns (disjoint across sections).
 SECTIONS: tuple[Callable[[CardFacts], dict[str, Any]], ...] = (
     overview,
+    status,
     fields,
     strata,
     charts_section,
