@@ -15,12 +15,19 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_flow
 
-__all__ = ["apportion_table", "controlled_round", "largest_remainder", "round_sparse", "snap"]
+__all__ = [
+    "apportion_table",
+    "controlled_round",
+    "floor_ceil",
+    "largest_remainder",
+    "per_stratum",
+    "round_sparse",
+    "snap",
+]
 
 # Real quotas are products and quotients of floats; values this close to an integer are that integer.
 _SNAP_ABS = 1e-9
 _SNAP_REL = 1e-12
-
 
 
 def snap(x: np.ndarray, scale: float) -> np.ndarray:
@@ -28,6 +35,19 @@ def snap(x: np.ndarray, scale: float) -> np.ndarray:
     nearest = np.round(x)
     tol = _SNAP_ABS + _SNAP_REL * max(1.0, scale)
     return np.where(np.abs(x - nearest) <= tol, nearest, x)
+
+
+def floor_ceil(real: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """int64 floor and ceil of `real` after float noise near integers is snapped away."""
+    r = snap(np.asarray(real, dtype=np.float64), scale)
+    return np.floor(r).astype(np.int64), np.ceil(r).astype(np.int64)
+
+
+def per_stratum(stratum: np.ndarray, table: np.ndarray, n_strata: int) -> np.ndarray:
+    """Sum the rows of `table` (shape (P, K)) by their stratum (int (P,)): int64 (n_strata, K)."""
+    out = np.zeros((n_strata, table.shape[1]), dtype=np.int64)
+    np.add.at(out, stratum, table.astype(np.int64))
+    return out
 
 
 def largest_remainder(total: int, weights: np.ndarray | Sequence[float]) -> np.ndarray:
