@@ -399,13 +399,13 @@ def place_edges(
     x, y, notes = _heuristic(spec, pb, rng)
     layout = EdgeLayout(y=y, x=x, split_table=split_table)
     proven = False
-    if _relaxed(pb, x) and not notes:  # notes: stratum bounds were given up, so no exact table exists
-        exact = exact_table(
-            cells, cell_n, elig, totals, q, split_table.sum(axis=0), w, pb.split_lo, pb.split_hi, rng
-        )
+    if _relaxed(pb, x):
+        # Notes mean the stratum bounds were given up already: keep that placement, search the splits.
+        fixed = y if notes else None
+        exact = exact_table(cells, cell_n, elig, totals, q, w, pb.split_lo, pb.split_hi, rng, fixed)
         if exact is not None and int(np.abs(exact.excess).sum()) <= _relaxed(pb, x):
             y, x, table_split = layout_of(exact.table, cells, n_s)
             layout = EdgeLayout(y=y, x=x, split_table=table_split, table=exact.table)
-            proven = exact.proven
+            proven = exact.proven and fixed is None
     layout.notes = notes + _split_notes(spec, pb, layout.x.sum(axis=0), proven)
     return layout

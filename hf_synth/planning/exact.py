@@ -45,18 +45,23 @@ def exact_table(
     elig: np.ndarray,
     totals: np.ndarray,
     q: np.ndarray,
-    split_totals: np.ndarray,
     w: np.ndarray,
     split_lo: np.ndarray,
     split_hi: np.ndarray,
     rng: np.random.Generator,
+    fixed_y: np.ndarray | None = None,
 ) -> ExactResult | None:
     """Solve the whole table; None when it is too large, the stratum bounds alone are infeasible, or HiGHS
     stops without a solution.
 
+    Split totals are only held to floor/ceil of their share (the plan's guarantee), so the table may move a
+    row between splits that the largest-remainder split totals would not.
+
     Args: cells (P sub-cells), cell_n int64 (S,), elig bool (P, K), totals int64 (K,), q float (S, K) the
-    proportional rows of kind k per stratum, split_totals int64 (J,), w float (J,) split shares,
-    split_lo / split_hi int64 (J, K) the floor/ceil of E_k × w_j.
+    proportional rows of kind k per stratum, w float (J,) split shares,
+    split_lo / split_hi int64 (J, K) the floor/ceil of E_k × w_j; fixed_y int64 (P, K): when given, the rows
+    of every kind on every sub-cell are these (used when competing `where` conditions already forced a
+    placement outside the stratum bounds, which are then not imposed).
     """
     n_p, n_k = elig.shape
     n_s, n_j, n_c = cell_n.shape[0], w.shape[0], n_k + 1
@@ -94,9 +99,12 @@ def exact_table(
     ev = var[edge]
     block(p_i, var, n_p, cells.n, cells.n)
     block(s_i * n_j + j_i, var, n_s * n_j, a_lo, a_hi)
-    block(j_i, var, n_j, split_totals, split_totals)
-    block(s_i[edge] * n_k + k_i[edge], ev, n_s * n_k, q_lo, q_hi)
-    block(s_i[edge], ev, n_s, t_lo, t_hi)
+    block(j_i, var, n_j, *floor_ceil(cell_n.sum() * w, scale))
+    if fixed_y is None:
+        block(s_i[edge] * n_k + k_i[edge], ev, n_s * n_k, q_lo, q_hi)
+        block(s_i[edge], ev, n_s, t_lo, t_hi)
+    else:
+        block(p_i[edge] * n_k + k_i[edge], ev, n_p * n_k, fixed_y, fixed_y)
     block(k_i[edge], ev, n_k, totals, totals)
     # Split bounds of every kind, softened by slack variables u (rows below the floor), v (above the ceil).
     jk = j_i[edge] * n_k + k_i[edge]
