@@ -225,7 +225,7 @@ def _hall_violation(spec: PlanSpec, pb: _Problem) -> str:
     return "the edge kinds need more rows than their `where` conditions allow together"
 
 
-def _sub_cell_quotas(spec: PlanSpec, pb: _Problem, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+def _sub_cell_quotas(spec: PlanSpec, pb: _Problem, rng: np.random.Generator) -> np.ndarray:
     """Rows of every kind on every sub-cell (int64 (P, K)), all kinds in one flow.
 
     Tier 1 keeps every stratum bound and spreads a kind over the sub-cells of a stratum in proportion; it
@@ -268,34 +268,38 @@ def _sub_cell_quotas(spec: PlanSpec, pb: _Problem, rng: np.random.Generator) -> 
             continue
         y = np.zeros((cells.n.shape[0], n_k + 1), dtype=np.int64)
         y[p_i, k_i] = flow[entries]
-        notes: list[str] = []
-        if tier == 3:
-            notes = _stratum_relax_notes(spec, pb, y[:, 1:])
-        return y[:, 1:], notes
+        return y[:, 1:]
     raise PlanError(_hall_violation(spec, pb))
 
 
-def _stratum_relax_notes(spec: PlanSpec, pb: _Problem, y: np.ndarray) -> list[str]:
-    n_s = pb.cell_n.shape[0]
+def _stratum_off(pb: _Problem, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows beyond floor/ceil per stratum: (int64 (S, K) per kind, int64 (S,) of the stratum's edge rows)."""
     scale = float(max(1, int(pb.cell_n.max(initial=1))))
-    per_s = per_stratum(pb.cells.stratum, y, n_s)
+    per_s = per_stratum(pb.cells.stratum, y, pb.cell_n.shape[0])
     lo, hi = floor_ceil(pb.q, scale)
-    off = np.maximum(lo - per_s, per_s - hi)
+    tot = per_s.sum(axis=1)
+    t_lo, t_hi = floor_ceil(pb.q.sum(axis=1), scale)
+    return np.maximum(np.maximum(lo - per_s, per_s - hi), 0), np.maximum(
+        np.maximum(t_lo - tot, tot - t_hi), 0
+    )
+
+
+def _stratum_notes(spec: PlanSpec, pb: _Problem, y: np.ndarray) -> list[str]:
+    """Notes for strata off their edge bounds; only competing `where` conditions cause that, and only after
+    a flow proved that no placement keeps them (tier 2 of `_sub_cell_quotas`)."""
+    off, t_off = _stratum_off(pb, y)
     notes = []
     for k in np.flatnonzero((off > 0).any(axis=0)):
         notes.append(
             f"edge kind {spec.edge_kinds[k].name!r}: its rows are not within ±1 of their share in "
-            f"{int((off[:, k] > 0).sum())} strata (off by up to {int(off[:, k].max())} more): the `where` "
+            f"{int((off[:, k] > 0).sum())} strata (up to {int(off[:, k].max())} more rows off): the `where` "
             "conditions of several kinds compete for the same rows, and no placement keeps every stratum "
             "within ±1"
         )
-    tot = per_s.sum(axis=1)
-    t_lo, t_hi = floor_ceil(pb.q.sum(axis=1), scale)
-    t_off = np.maximum(t_lo - tot, tot - t_hi)
     if np.any(t_off > 0):
         notes.append(
             f"edge rows per stratum: {int((t_off > 0).sum())} strata are off their share by up to "
-            f"{int(t_off.max())} more than ±1 (competing `where` conditions)"
+            f"{int(t_off.max())} rows more than ±1 (competing `where` conditions)"
         )
     return notes
 
@@ -352,10 +356,10 @@ def _heuristic(
         if joint is not None and (best is None or _relaxed(pb, joint[0]) < _relaxed(pb, best[0])):
             best = joint[0], joint[1]
         if best is not None and _relaxed(pb, best[0]) == 0:
-            return best[0], best[1], []
+            return best
     if best is not None:
-        return best[0], best[1], []
-    y, notes = _sub_cell_quotas(spec, pb, rng)
+        return best
+    y = _sub_cell_quotas(spec, pb, rng)
     x = np.zeros((n_s, n_j, n_k), dtype=np.int64)
     a_room = pb.split_table.astype(np.int64).copy()
     for k in order:
@@ -366,7 +370,7 @@ def _heuristic(
             raise RuntimeError("internal error: edge rows do not fit their strata's splits")
         x[:, :, k] = got[0]
         a_room -= got[0]
-    return x, y, notes
+    return x, y
 
 
 def place_edges(
@@ -396,16 +400,17 @@ def place_edges(
         return EdgeLayout(
             np.zeros((cells.n.shape[0], n_k), np.int64), np.zeros((n_s, n_j, n_k), np.int64), split_table
         )
-    x, y, notes = _heuristic(spec, pb, rng)
+    x, y = _heuristic(spec, pb, rng)
     layout = EdgeLayout(y=y, x=x, split_table=split_table)
-    proven = False
-    if _relaxed(pb, x):
-        # Notes mean the stratum bounds were given up already: keep that placement, search the splits.
-        fixed = y if notes else None
-        exact = exact_table(cells, cell_n, elig, totals, q, w, pb.split_lo, pb.split_hi, rng, fixed)
-        if exact is not None and int(np.abs(exact.excess).sum()) <= _relaxed(pb, x):
+    split_proven = False
+    off = (int(sum(a.sum() for a in _stratum_off(pb, y))), _relaxed(pb, x))
+    if any(off):
+        exact = exact_table(cells, cell_n, elig, totals, q, w, pb.split_lo, pb.split_hi, rng)
+        if exact is not None and (exact.stratum_off, exact.split_off) <= off:
             y, x, table_split = layout_of(exact.table, cells, n_s)
             layout = EdgeLayout(y=y, x=x, split_table=table_split, table=exact.table)
-            proven = exact.proven and fixed is None
-    layout.notes = notes + _split_notes(spec, pb, layout.x.sum(axis=0), proven)
+            split_proven = exact.proven and exact.stratum_off == 0
+    layout.notes = _stratum_notes(spec, pb, layout.y) + _split_notes(
+        spec, pb, layout.x.sum(axis=0), split_proven
+    )
     return layout
