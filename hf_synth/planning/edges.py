@@ -4,17 +4,18 @@ The guarantees for kind k with E_k rows (q_sk = E_k × eligible rows of stratum 
 
 - every stratum s gets floor or ceil of q_sk rows of kind k, and floor or ceil of sum_k q_sk edge rows;
 - every split j gets floor or ceil of E_k × w_j rows of kind k (w_j: the split's share);
-- a kind sits only on sub-cells its `where` allows; the split table (strata × splits) is fixed beforehand
-  and is never changed here, so stratum and split quotas stay exact.
+- a kind sits only on sub-cells its `where` allows; stratum sizes, the strata × splits table (floor/ceil of
+  n_s × w_j) and the split totals (floor/ceil of N × w_j) are kept.
 
 These are three two-way margins of a strata × splits × kinds table: no network flow expresses them all, and
 a rounding meeting every one need not exist. The planner therefore places one kind at a time with a flow
-that expresses all of them for that kind (splits → stratum-split → sub-cell → stratum) while the strata's
-running edge totals are kept within floor/ceil of their running shares, so the last kind closes every
-stratum's total. When a kind's flow has no solution the planner starts over the safe way: first every
-kind's strata and sub-cells (one flow over all kinds: this rounding provably exists), then each kind's splits
-inside those strata. Whatever split bound it cannot keep it relaxes by the least amount that works, and
-says so in the plan's notes.
+that expresses all of them for that kind (splits → stratum-split → sub-cell → stratum), while the strata's
+and the splits' running edge totals stay within floor/ceil of their running shares, so the last kind
+closes every total; it tries a few kind orders. When no order works it starts over the safe way: every
+kind's strata and sub-cells in one flow over all kinds (this rounding exists whenever the conditions leave
+room), then each kind's splits inside those strata, relaxing a split bound by the least amount that works.
+If anything was relaxed and the plan is small, `exact.py` solves the whole table as an integer program and
+its answer replaces the heuristic's when it relaxes less. The plan's notes name every bound left relaxed.
 """
 
 from __future__ import annotations

@@ -14,10 +14,8 @@ WHERE = {"tone": ["angry"]}
 @pytest.mark.parametrize("name", [*BUILTIN_KINDS, "sarcastic"])
 def test_every_kind_takes_where(name: str) -> None:
     raw = NEEDS.get(name, {})
-    if name == "contrast_pair":  # paired across tone: the condition must leave two tones
-        where = {"tone": ["angry", "polite"]}
-    else:
-        where = WHERE
+    # contrast_pair is paired across tone: its condition must leave two tones.
+    where = {"tone": ["angry", "polite"]} if name == "contrast_pair" else WHERE
     kind = build_kinds({name: {**raw, "where": where}}, FIELDS, "body", DIMS)[0]
     assert kind.common.where == (("tone", tuple(where["tone"])),)
     assert kind.settings == build_kinds({name: raw}, FIELDS, "body", DIMS)[0].settings
