@@ -293,14 +293,14 @@ def _stratum_notes(spec: PlanSpec, pb: _Problem, y: np.ndarray) -> list[str]:
     for k in np.flatnonzero((off > 0).any(axis=0)):
         notes.append(
             f"edge kind {spec.edge_kinds[k].name!r}: its rows are not within ±1 of their share in "
-            f"{int((off[:, k] > 0).sum())} strata (up to {int(off[:, k].max())} more rows off): the `where` "
+            f"{int((off[:, k] > 0).sum())} strata (at most {int(off[:, k].max())} beyond ±1): the `where` "
             "conditions of several kinds compete for the same rows, and no placement keeps every stratum "
             "within ±1"
         )
     if np.any(t_off > 0):
         notes.append(
-            f"edge rows per stratum: {int((t_off > 0).sum())} strata are off their share by up to "
-            f"{int(t_off.max())} rows more than ±1 (competing `where` conditions)"
+            f"edge rows per stratum: {int((t_off > 0).sum())} strata are not within ±1 of their share "
+            f"(at most {int(t_off.max())} beyond ±1; competing `where` conditions)"
         )
     return notes
 
