@@ -222,7 +222,8 @@ def _eligible_totals(
         if not limited:
             raise PlanError(
                 f"{kind.where_path}: only {int(eligible[k])} rows match ({cond}), fewer than the "
-                f"{int(out[k])} rows of edge kind {kind.name!r}; lower its count or widen the condition"
+                f"{int(out[k])} rows of edge kind {kind.name!r}; lower its count (or the edge share) or "
+                "widen the condition"
             )
         notes.append(
             f"edge kind {kind.name!r}: {int(eligible[k])} rows match its condition ({cond}) at this limit, "
@@ -230,6 +231,21 @@ def _eligible_totals(
         )
         out[k] = eligible[k]
     return out
+
+
+def _full_eligible(spec: PlanSpec, cell_codes: np.ndarray, cell_n: np.ndarray) -> np.ndarray:
+    """Rows each kind's `where` allows (int64 (K,)) in the plan of these cells, computed with the random
+    streams `make_plan` gives the value tables and sub-cells, so it equals that plan's count."""
+    streams = np.random.SeedSequence(int(spec.seed)).spawn(8)
+    dim_streams = streams[1].spawn(len(spec.dimensions))
+    wdims = where_dims(spec)
+    tables = {
+        d.name: apportion_table(cell_n, np.asarray(d.weights), np.random.default_rng(s))
+        for d, s in zip(spec.dimensions, dim_streams, strict=True)
+        if d.name in wdims
+    }
+    cells = refine(cell_n, tables, wdims, np.random.default_rng(streams[4]))
+    return (cells.n[:, None] * eligibility(spec, cell_codes, cells)).sum(axis=0).astype(np.int64)
 
 
 def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
@@ -265,6 +281,9 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
     full_strata = int(cell_n.shape[0])
     edge_n = _edge_totals(spec, full_n)
     limited = limit is not None and limit < full_n
+    if limited and any(e.where for e in spec.edge_kinds):
+        # A condition the full plan cannot meet is the recipe's error, also when only a slice is planned.
+        _eligible_totals(spec, edge_n, _full_eligible(spec, cell_codes, cell_n), False, notes)
 
     if limit is not None and limit < full_n:
         if spec.cell_counts is None:

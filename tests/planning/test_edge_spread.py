@@ -247,10 +247,15 @@ def test_where_kind_sits_only_on_its_rows(by: tuple[str, ...]) -> None:
     assert np.all(np.isin(sentiment[partners], [0, 2]))
 
 
-def test_where_count_above_the_eligible_rows_names_the_key_path() -> None:
+@pytest.mark.parametrize("limit", [None, 20, 299])
+def test_where_count_above_the_eligible_rows_names_the_key_path(limit: int | None) -> None:
+    # Also under --limit: the full plan is what the recipe promises, a slice of it must not hide the error.
     kinds = (EdgeKindSpec("sarcastic", 80, where=(("sentiment", ("negative",)),)),)
     with pytest.raises(PlanError, match=r"^edge_cases\.kinds\.sarcastic\.where: only 75 rows match"):
-        make_plan(where_spec(kinds))
+        make_plan(where_spec(kinds), limit=limit)
+    joint = (EdgeKindSpec("k", 20, where=(("sentiment", ("negative",)), ("tone", ("calm",)))),)
+    with pytest.raises(PlanError, match=r"^edge_cases\.kinds\.k\.where: only [78] rows match"):
+        make_plan(where_spec(joint, size=60), limit=limit)
 
 
 def test_where_above_the_eligible_rows_only_at_a_limit_is_cut_with_a_note() -> None:
