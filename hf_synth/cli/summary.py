@@ -34,6 +34,8 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
         + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
         f"edge cases  {sum(edges.values())} (" + ", ".join(f"{k}={v}" for k, v in edges.items()) + ")",
     ]
+    for note in report.plan.get("notes") or []:
+        lines.append(f"plan note   {note}")
     if not report.complete:
         missing = (report.incomplete or {}).get("missing_rows", "?")
         lines.append(f"INCOMPLETE  {missing} rows missing: re-run the same command to resume")
