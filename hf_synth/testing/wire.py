@@ -60,6 +60,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any = None
     status: int | None = None  # None when the connection was dropped
+    output_tokens: int | None = None  # of an answered Messages call
 
 
 class ApiError(Exception):
