@@ -321,7 +321,8 @@ class MessagesServer:
         except ApiError as e:
             rec.status = e.status
             if e.status == 429:
-                out["retry-after"] = fmt_seconds(e.retry_after or self.retry_after)
+                rec.retry_after = e.retry_after or self.retry_after
+                out["retry-after"] = fmt_seconds(rec.retry_after)
             if e.status in (429, 529) or path == "/v1/messages":
                 out.update(self._limits.headers())
             err = {

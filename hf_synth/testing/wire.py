@@ -61,6 +61,7 @@ class RecordedRequest:
     body: Any = None
     status: int | None = None  # None when the connection was dropped
     output_tokens: int | None = None  # of an answered Messages call
+    retry_after: float | None = None  # seconds, of a 429
 
 
 class ApiError(Exception):
