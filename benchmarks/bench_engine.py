@@ -8,7 +8,7 @@ concurrency C bounds the rate at C / latency requests/s.
    a 1-item-per-request recipe; rows/s, the share of the bound, and this process's CPU per request
    (engine + SDK + HTTP client + run store; the server's CPU is not ours).
 2. `--profile`: the concurrency-32 level in a child process sampled by py-spy; the main thread's samples are
-   split into SDK request building, HTTP transport, response parsing, item validation, dedup, run-store
+   split into request building, HTTP transport, response parsing, item validation, dedup, run-store
    write, progress bar, rate limiter, engine and event loop, scaled to the child's CPU per request.
 3. Whole processes, imports included: `hf-synth generate` (CLI, structured output, parquet + card) beside a
    Bespoke Curator script (plain text answers) for the same rows against the same server, at each
@@ -56,19 +56,27 @@ CATEGORIES = [
     ("run-store write", ("RunStore.", "TickWriter.", "sqlite3")),
     ("item validation", ("validate_item", "recipe/schema.py")),
     ("dedup", ("normalise_text", "_seen_texts")),
-    ("SDK request building", ("RequestBodies", "build_params", "httpx2/_models.py", "Request.__init__")),
     (
-        "HTTP transport",
+        "request building",  # our body bytes and the httpx2 Request (was: the SDK's messages.create pipeline)
+        (
+            "RequestBodies",
+            "build_params",
+            "Request.__init__ (httpx2",
+            "AsyncMessages.create",
+            "_build_request",
+        ),
+    ),
+    (
+        "HTTP transport",  # the httpx2 client layer, aiohttp (or httpcore2/anyio), the socket and selector
         (
             "AsyncClient.send",
+            "Response.",
             "aiohttp/",
             "_SelectorSocketTransport",
             "EpollSelector",
             "httpcore2",
             "anyio/",
             "h11/",
-            "Response.aread",
-            "Response.aclose",
         ),
     ),
     ("response parsing", ("json/decoder", "_items (", "_usage (", "_error_of")),

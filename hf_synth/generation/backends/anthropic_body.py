@@ -95,6 +95,7 @@ class _Template:
     cached: bool  # a cache breakpoint was marked
     prefix_tokens: int  # tokens of tools + system (the cacheable prefix)
     fields: Any  # the fields object the template was made for (its id is part of the key)
+    skip_reason: str | None  # why no cache breakpoint was marked (None when one was)
 
 
 class RequestBodies:
@@ -163,7 +164,8 @@ class RequestBodies:
         opening = json.dumps(params, separators=(",", ":"), ensure_ascii=False)
         head = (opening[:-1] + ',"messages":[{"role":"user","content":').encode()
         cached = mark_tool or mark_system
-        template = _Template(params, head, cached, tool_tokens + system_tokens, request.fields)
+        reason = None if cached else self._skip_reason(tool_tokens + system_tokens)
+        template = _Template(params, head, cached, tool_tokens + system_tokens, request.fields, reason)
         self._templates[key] = template
         if len(self._templates) > _MAX_TEMPLATES:
             self._templates.popitem(last=False)
@@ -179,20 +181,22 @@ class RequestBodies:
             temperature = min(1.0, max(0.0, temperature))
         return temperature
 
+    def _skip_reason(self, prefix_tokens: int) -> str:
+        if not self.prompt_caching:
+            return "prompt caching is off (backend.prompt_caching: false)"
+        minimum, known = cache_min_tokens(self.model)
+        assumed = "" if known else " (assumed: prices.json has no minimum for this model)"
+        return (
+            f"the cacheable prefix (tool schema + system prompt, ~{prefix_tokens:,} tokens) is "
+            f"below {self.model}'s minimum of {minimum:,} tokens{assumed}, where the API caches nothing"
+        )
+
     def _count(self, template: _Template) -> None:
         if template.cached:
             self.cache_requested += 1
-            return
-        self.cache_skipped += 1
-        if not self.prompt_caching:
-            self.cache_skip_reason = "prompt caching is off (backend.prompt_caching: false)"
-            return
-        minimum, known = cache_min_tokens(self.model)
-        assumed = "" if known else " (assumed: prices.json has no minimum for this model)"
-        self.cache_skip_reason = (
-            f"the cacheable prefix (tool schema + system prompt, ~{template.prefix_tokens:,} tokens) is "
-            f"below {self.model}'s minimum of {minimum:,} tokens{assumed}, where the API caches nothing"
-        )
+        else:
+            self.cache_skipped += 1
+            self.cache_skip_reason = template.skip_reason
 
     def params(self, request: GenerationRequest, count: bool = True) -> dict[str, Any]:
         """The body as a dict (batches, token counting); `count` adds it to the caching tally."""
