@@ -6,7 +6,8 @@ requested once — rows that quote or copy a partner right after their partner i
 round — so `max_rounds` is the most requests one row gets (each with the backend's own `max_attempts`
 transport retries). A row is kept only when it passes the field types, its edge-case check and the
 duplicate checks; otherwise the slot is refilled in the next round with the error fed back. Rows and the
-usage of every billed attempt are committed to the run store per request.
+usage of every billed attempt are committed to the run store in one transaction per event-loop tick
+(`store_writer`); a row counts as finished (progress bar, statistics) once it is on disk.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hf_synth.edge_cases import normalise_text
 from hf_synth.errors import BudgetExceededError, IncompleteRunError
@@ -32,9 +32,11 @@ from hf_synth.generation.backends.base import (
     Usage,
 )
 from hf_synth.generation.budget import Budget
+from hf_synth.generation.progress import Progress
 from hf_synth.generation.request_builder import KEY_VERSION, RequestBuilder, Slot
 from hf_synth.generation.runstore import RunStore
 from hf_synth.generation.slots import SlotSpec
+from hf_synth.generation.store_writer import TickWriter
 from hf_synth.recipe import Recipe
 from hf_synth.recipe.schema import validate_item
 
@@ -113,12 +115,15 @@ class Engine:
         self._last_error: dict[int, str] = {}
         self.budget = Budget(budget_usd, backend, store.usage().cost_usd)
         self._use_batch = bool(getattr(backend, "batch", False)) and hasattr(backend, "generate_batch")
+        self._progress = Progress(len(self.slots), 0, enabled=False)
+        self._writer = TickWriter(store, on_commit=lambda rows: self._progress.advance(rows))
 
     # --- the run ----------------------------------------------------------------------------------
 
     def pending(self) -> list[Slot]:
         """Slots without a row stored under their current key (partner-dependent keys resolved from the
         partners' stored rows)."""
+        self._writer.flush()
         done = self.store.finished_keys()
         if self._dependents:
             partner_rows = self.store.rows(self._partners)
@@ -131,14 +136,8 @@ class Engine:
         start = time.perf_counter()
         pending = self.pending()
         self.stats.resumed = len(self.slots) - len(pending)
-        bar = tqdm(
-            total=len(self.slots),
-            initial=self.stats.resumed,
-            desc="generating",
-            unit="row",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
+        bar = self._progress = Progress(len(self.slots), self.stats.resumed, enabled=self.progress)
+        bar.start()
         try:
             for _ in range(self.recipe.max_rounds):
                 if not pending or self.budget.hit:
@@ -151,13 +150,14 @@ class Engine:
                     ready = [s for s in pending if s.slot_id not in attempted and s.partner not in waiting]
                     if not ready:
                         break
-                    await self._round(ready, bar)
+                    await self._round(ready)
                     attempted.update(s.slot_id for s in ready)
                     if any(s.edge_index == 0 for s in ready):
-                        self._near_duplicate_pass(bar)
+                        self._near_duplicate_pass()
                     pending = self.pending()
         finally:
-            bar.close()
+            self._writer.flush()
+            await bar.close()
             self.stats.seconds = time.perf_counter() - start
             self.stats.total_usage = self.store.usage()
             counters = self.store.counters()
@@ -191,13 +191,13 @@ class Engine:
             groups[(slot.key, slot.partner)].append(slot)
         return [group[i : i + k] for group in groups.values() for i in range(0, len(group), k)]
 
-    async def _round(self, ready: list[Slot], bar: tqdm) -> None:
+    async def _round(self, ready: list[Slot]) -> None:
         k = max(1, self.backend.items_per_request)
         rows = self.store.rows({s.partner for s in ready if s.partner >= 0})
         local = [s for s in ready if s.edge_index and not self.kinds[s.edge_index - 1].needs_generation]
         if local:
             # Kinds whose transform writes every field (exact duplicates) cost no request.
-            self._fill_locally(local, rows, bar)
+            self._fill_locally(local, rows)
             local_ids = {s.slot_id for s in local}
             ready = [s for s in ready if s.slot_id not in local_ids]
         seen = self._seen_texts() if self.recipe.dedup.exact else None
@@ -205,35 +205,50 @@ class Engine:
             # Only the first round goes through batches: its failures are refilled online, where a
             # retry takes seconds rather than another batch turnaround.
             self._use_batch = False
-            await self._batch_round(ready, k, rows, seen, bar)
+            await self._batch_round(ready, k, rows, seen)
             return
-        sem = asyncio.Semaphore(max(1, self.backend.max_concurrency))
+        chunks = iter(self._chunks(ready, k))
 
-        async def one(chunk: list[Slot]) -> None:
-            async with sem:
-                request = self.builder.request(chunk, self.slots, rows, self._feedback.get(chunk[0].key))
-                reserved = await self.budget.reserve(request)
-                if reserved is None:
-                    return
-                try:
-                    result: GenerationResult = await self.backend.generate(request)
-                    self._take(chunk, result, rows, seen, bar)
-                except RetryableBackendError as exc:
-                    self._fail(chunk, f"request failed: {exc}", exc.usage)
-                except FatalBackendError as exc:
-                    self._record_usage(exc.usage)
-                    raise
-                finally:
-                    await self.budget.release(reserved)
+        async def worker() -> None:
+            # A fixed pool of workers pulls requests in turn: no task and no semaphore wait per request.
+            for chunk in chunks:
+                await self._one(chunk, rows, seen)
 
-        tasks = [asyncio.create_task(one(c)) for c in self._chunks(ready, k)]
+        n_workers = max(1, min(self.backend.max_concurrency, len(ready)))
+        tasks = [asyncio.create_task(worker()) for _ in range(n_workers)]
         try:
             await asyncio.gather(*tasks)
-        except FatalBackendError:
+        except BaseException:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            self._writer.flush()
+
+    async def _one(
+        self,
+        chunk: list[Slot],
+        rows: dict[int, dict[str, Any]],
+        seen: dict[str, int] | None,
+    ) -> None:
+        """Request one chunk and take its answer (or record its failure and billed usage)."""
+        request = self.builder.request(chunk, self.slots, rows, self._feedback.get(chunk[0].key))
+        budgeted = self.budget.limit is not None
+        reserved = await self.budget.reserve(request) if budgeted else 0.0
+        if reserved is None:
+            return
+        try:
+            result: GenerationResult = await self.backend.generate(request)
+            self._take(chunk, result, rows, seen)
+        except RetryableBackendError as exc:
+            self._fail(chunk, f"request failed: {exc}", exc.usage)
+        except FatalBackendError as exc:
+            self._record_usage(exc.usage)
+            raise
+        finally:
+            if budgeted:
+                await self.budget.release(reserved)
 
     async def _batch_round(
         self,
@@ -241,7 +256,6 @@ class Engine:
         k: int,
         rows: dict[int, dict[str, Any]],
         seen: dict[str, int] | None,
-        bar: tqdm,
     ) -> None:
         """Send a round through the Message Batches API; batch ids live in the run store (resumable).
 
@@ -269,7 +283,7 @@ class Engine:
                 ]
                 if isinstance(outcome, GenerationResult):
                     if chunk:
-                        self._take(chunk, outcome, rows, seen, bar)
+                        self._take(chunk, outcome, rows, seen)
                     else:
                         self._record_usage(outcome.usage)  # paid for, nothing left to fill
                 elif chunk:
@@ -277,6 +291,7 @@ class Engine:
                 else:
                     self._record_usage(getattr(outcome, "usage", Usage()))
         finally:
+            self._writer.flush()
             await self.budget.release(reserved)
 
     def _open_batch_slots(self) -> dict[int, str]:
@@ -311,7 +326,7 @@ class Engine:
                 return None, f"edge case '{kind.name}' check failed: {reason}"
         return item, None
 
-    def _fill_locally(self, slots: list[Slot], rows: dict[int, dict[str, Any]], bar: tqdm) -> None:
+    def _fill_locally(self, slots: list[Slot], rows: dict[int, dict[str, Any]]) -> None:
         finished, failed = [], []
         for slot in slots:
             item, error = self._accept(slot, dict.fromkeys(self.fields), rows, self.stats.rounds, typed=False)
@@ -320,12 +335,12 @@ class Engine:
                 self._last_error[slot.slot_id] = error or ""
             else:
                 finished.append((slot.slot_id, slot.key, item, self.stats.rounds))
-        self.store.record_request(finished, failed, Usage())
-        bar.update(len(finished))
+        self._writer.add(finished, failed)
 
     def _seen_texts(self) -> dict[str, int]:
         """Normalised text → slot id of the finished normal rows (edge rows may repeat on purpose)."""
         seen: dict[str, int] = {}
+        self._writer.flush()
         for sid, row in self.store.rows().items():
             slot = self.slots.get(sid)
             if slot is not None and slot.edge_index == 0:
@@ -338,20 +353,22 @@ class Engine:
         self.stats.requests += usage.requests
         self.stats.usage.add(usage)
         self.budget.charge(usage)
+        self._progress.requests = self.stats.requests
 
     def _record_usage(self, usage: Usage) -> None:
         """Store and count billed usage that fills no slot."""
         if usage.requests or usage.input_tokens or usage.output_tokens:
             self._count_usage(usage)
-            self.store.record_request([], [], usage)
+            self._writer.add([], [], usage)
 
     def _fail(self, chunk: list[Slot], error: str, usage: Usage) -> None:
         self.stats.failed_attempts += len(chunk)
+        self._progress.failed = self.stats.failed_attempts
         for slot in chunk:
             self._last_error[slot.slot_id] = error
         self._feedback[chunk[0].key] = error
         self._count_usage(usage)
-        self.store.record_request([], [(s.slot_id, s.key, error) for s in chunk], usage)
+        self._writer.add([], [(s.slot_id, s.key, error) for s in chunk], usage)
 
     def _take(
         self,
@@ -359,7 +376,6 @@ class Engine:
         result: GenerationResult,
         rows: dict[int, dict[str, Any]],
         seen: dict[str, int] | None,
-        bar: tqdm,
     ) -> None:
         if result.usage.requests == 0:
             result.usage.requests = 1
@@ -391,22 +407,21 @@ class Engine:
                 failed.append((slot.slot_id, slot.key, error))
                 self._last_error[slot.slot_id] = error
                 self._feedback[slot.key] = error
-        if duplicates:
-            self.store.add_counter("regenerated_duplicates", duplicates)
         self.stats.failed_attempts += len(failed)
-        self.store.record_request(finished, failed, result.usage)
+        self._progress.failed = self.stats.failed_attempts
+        counters = {"regenerated_duplicates": duplicates} if duplicates else None
+        self._writer.add(finished, failed, result.usage, counters)
         if finished:
             self._feedback.pop(chunk[0].key, None)
-        bar.update(len(finished))
-        bar.set_postfix(requests=self.stats.requests, failed=self.stats.failed_attempts, refresh=False)
 
-    def _near_duplicate_pass(self, bar: tqdm) -> None:
+    def _near_duplicate_pass(self) -> None:
         """Regenerate rows whose text is ≥ threshold cosine-similar to an earlier row of the same stratum."""
         threshold = self.recipe.dedup.near_threshold
         if self.embed is None or threshold is None:
             return
         from hf_synth.quality.diversity import find_near_duplicates
 
+        self._writer.flush()
         stored = self.store.rows()
         sids = sorted(sid for sid in stored if sid in self.slots and self.slots[sid].edge_index == 0)
         texts = [str(stored[sid].get(self.text_field) or "") for sid in sids]
@@ -421,4 +436,4 @@ class Engine:
             self.store.discard(
                 victims, f"near duplicate (cosine ≥ {threshold})", "regenerated_near_duplicates"
             )
-            bar.update(-len(victims))
+            self._progress.advance(-len(victims))

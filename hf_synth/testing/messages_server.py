@@ -12,7 +12,8 @@ Behaviour that tests can steer (attributes of `MessagesServer`, safe to change w
 
 * `responder(request_json) -> dict`: the `input` of the `tool_use` block (default: `default_responder`,
   which fills the forced tool's `input_schema` deterministically).
-* `latency` (s) added to every Messages call; `fault_rates` {fault: probability}; `script_faults([...])`
+* `latency` (s) added to every Messages call, plus `latency_per_output_token` (s) per output token (a
+  model writes at a finite speed); `fault_rates` {fault: probability}; `script_faults([...])`
   (consumed one per Messages call before the rates apply; `"ok"` = no fault); `fail_for(fault, seconds)`.
   Faults: `rate_limit` (429), `overloaded` (529), `api_error` (500), `auth` (401), `drop` (close the socket
   without an answer), `slow` (`slow_latency` extra seconds), `malformed` (tool input without a usable
@@ -85,6 +86,7 @@ class MessagesServer:
         api_key: str | None = None,
         responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         latency: float = 0.0,
+        latency_per_output_token: float = 0.0,
         fault_rates: dict[str, float] | None = None,
         slow_latency: float = 5.0,
         retry_after: float = 1.0,
@@ -101,6 +103,7 @@ class MessagesServer:
         self.api_key = api_key
         self.responder = responder or default_responder
         self.latency = latency
+        self.latency_per_output_token = latency_per_output_token
         self.fault_rates: dict[str, float] = dict(fault_rates or {})
         self.slow_latency = slow_latency
         self.retry_after = retry_after
@@ -308,6 +311,8 @@ class MessagesServer:
             status, payload, extra = await self._route(method, path, body, headers)
             out.update(extra)
             rec.status = status
+            if path == "/v1/messages" and isinstance(payload, dict):
+                rec.output_tokens = payload.get("usage", {}).get("output_tokens")
             if isinstance(payload, bytes):
                 return status, out, payload
             return status, out, json.dumps(payload, separators=(",", ":")).encode()
@@ -316,7 +321,8 @@ class MessagesServer:
         except ApiError as e:
             rec.status = e.status
             if e.status == 429:
-                out["retry-after"] = fmt_seconds(e.retry_after or self.retry_after)
+                rec.retry_after = e.retry_after or self.retry_after
+                out["retry-after"] = fmt_seconds(rec.retry_after)
             if e.status in (429, 529) or path == "/v1/messages":
                 out.update(self._limits.headers())
             err = {
@@ -406,10 +412,11 @@ class MessagesServer:
             raise ApiError("api_error", "Internal server error")
         input_total = self._input_tokens(params)
         self._limits.charge(input_total, params["max_tokens"])
+        message = self._make_message(params, fault, input_total)
         delay = self.latency + (self.slow_latency if fault == "slow" else 0.0)
+        delay += self.latency_per_output_token * message["usage"]["output_tokens"]
         if delay > 0:
             await asyncio.sleep(delay)
-        message = self._make_message(params, fault, input_total)
         self._limits.settle_output(message["usage"]["output_tokens"])
         return 200, message, self._limits.headers()
 
@@ -508,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--api-key", default=None, help="the only key accepted (default: any non-empty key)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every Messages call")
+    p.add_argument("--latency-per-token", type=float, default=0.0, help="seconds per output token")
     p.add_argument("--fault", action="append", default=[], metavar="NAME=RATE", help=f"one of {FAULTS[1:]}")
     p.add_argument("--batch-delay", type=float, default=1.0, help="seconds until a batch ends")
     p.add_argument("--requests-per-minute", type=float, default=50_000)
@@ -525,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         args.port,
         api_key=args.api_key,
         latency=args.latency,
+        latency_per_output_token=args.latency_per_token,
         fault_rates=rates,
         batch_delay=args.batch_delay,
         requests_per_minute=args.requests_per_minute,

@@ -60,6 +60,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any = None
     status: int | None = None  # None when the connection was dropped
+    output_tokens: int | None = None  # of an answered Messages call
+    retry_after: float | None = None  # seconds, of a 429
 
 
 class ApiError(Exception):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -29,7 +31,7 @@ from hf_synth.generation.backends.base import (
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
 from hf_synth.generation.ratelimit import AdaptiveConcurrency, RateLimiter
 from hf_synth.recipe.fields import FieldSpec
-from hf_synth.testing.messages_server import MessagesServer
+from hf_synth.testing.messages_server import MessagesServer, default_responder
 
 SECRET = "sk-ant-test-SECRET-do-not-leak-0123456789"
 pytestmark = [pytest.mark.timeout(60), pytest.mark.loopback(api_key=SECRET, retry_after=0.05)]
@@ -519,3 +521,61 @@ def test_limiter_refunds_unused_output_tokens() -> None:
         assert lim.output_tokens.tokens == pytest.approx(2000, abs=5)
 
     asyncio.run(go())
+
+
+def test_rate_limited_server_learnt_from_headers_with_an_empty_bucket(server: MessagesServer) -> None:
+    # A busy key: every bucket starts empty; the client knows no limit and learns it from the headers.
+    # Answers are ~150 output tokens written at 2 ms/token; the output limit (60,000/min) binds.
+    server.latency, server.latency_per_output_token = 0.2, 0.002
+    server.keep_bodies = False
+
+    def responder(body: dict) -> dict:
+        out = default_responder(body)
+        for item in out["items"]:
+            item["text"] = "A long customer review. " * 23
+        return out
+
+    server.responder = responder
+    b = backend(concurrency=16, max_attempts=10)
+    reqs = [make_request(i, n=1, system=None) for i in range(40)]
+    reqs = [dataclasses.replace(r, max_tokens=300) for r in reqs]
+
+    async def go() -> list[Any]:
+        await b.count_tokens(reqs[0])  # warm up the SDK (count_tokens is not rate limited)
+        server.set_rate_limits(requests_per_minute=6_000, output_tokens_per_minute=60_000, initial_fill=0.0)
+        return await run_all(b, reqs)
+
+    results = asyncio.run(go())
+    assert all(isinstance(r, GenerationResult) for r in results)
+    calls = [r for r in server.requests if r.path == "/v1/messages"]
+    refused = [r for r in calls if r.status == 429]
+    assert len(refused) <= 2, [round(r.time - calls[0].time, 2) for r in refused]
+    assert b.stats["rate_limited"] == b.stats["rate_limited_by_tokens"]  # all explained by the buckets
+    assert b.concurrency.limit == 16  # a token-bucket 429 never cuts the concurrency
+    # No sender was paused beyond what the buckets needed: the widest gap between two sends is at most
+    # the time the empty output bucket needs to hold one request's max_tokens (300 / 1,000 per s), plus
+    # scheduling slack.
+    times = [r.time for r in calls]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.3 + 1.0
+    # Reservations follow the observed output (~150 of 300 tokens), not max_tokens.
+    assert b.limiter.expected_output(300) < 250
+
+
+def test_body_bytes_match_the_params_for_every_template() -> None:
+    # Online requests send bytes assembled from a per-template prefix; they must say exactly what the
+    # dict body (used for batches and token counting) says.
+    b = backend(model="claude-sonnet-4-6", send_temperature=True)
+    cases = [
+        make_request(0),
+        make_request(1, n=1, system=None),
+        make_request(2, feedback="stars: 7 is above the maximum 5"),
+        make_request(3, system=LONG_SYSTEM),
+        dataclasses.replace(make_request(4, n=2), prompt="Ünïcode “quotes” \\ and {braces}", temperature=1.7),
+    ]
+    for request in cases:
+        assert json.loads(b.bodies.body(request)) == b.build_params(request)
+    b.tool_choice = "auto"
+    request = make_request(5)
+    body = json.loads(b.bodies.body(request))
+    assert body == b.build_params(request) and body["tool_choice"] == {"type": "auto"}
+    assert body["temperature"] == 0.7 and json.loads(b.bodies.body(cases[-1]))["temperature"] == 1.0
