@@ -22,6 +22,7 @@ import pytest
 
 from hf_synth.quality import coverage as cov
 from hf_synth.quality import diversity as div
+from hf_synth.quality import neighbours
 from hf_synth.quality.coverage import (
     cluster_coverage,
     coverage_from_embeddings,
@@ -99,7 +100,7 @@ def test_self_is_excluded_by_index():
 def test_knn_prdc_blockwise_matches_brute_force(monkeypatch):
     rng = np.random.default_rng(3)
     real, fake = rng.normal(size=(90, 5)), rng.normal(0.3, 1.0, size=(90, 5))
-    monkeypatch.setattr(cov, "BLOCK_CELLS", 300)  # force many small blocks
+    monkeypatch.setattr(neighbours, "BLOCK_CELLS", 300)  # force many small blocks
     got = knn_prdc(real, fake, k=4)
     d_rr = ((real[:, None] - real[None]) ** 2).sum(-1)
     d_ff = ((fake[:, None] - fake[None]) ** 2).sum(-1)
@@ -131,7 +132,7 @@ def test_expected_self_hit_matches_simulation():
 def test_support_coverage_blockwise_matches_brute_force(monkeypatch):
     rng = np.random.default_rng(8)
     real, fake = rng.normal(size=(70, 5)), rng.normal(0.4, 1.0, size=(50, 5))
-    monkeypatch.setattr(cov, "BLOCK_CELLS", 200)  # force many small blocks
+    monkeypatch.setattr(neighbours, "BLOCK_CELLS", 200)  # force many small blocks
     got = cov.support_coverage(real, fake, k=3, near_duplicate_threshold=None)
     d_rr = ((real[:, None] - real[None]) ** 2).sum(-1)
     d_ff = ((fake[:, None] - fake[None]) ** 2).sum(-1)
