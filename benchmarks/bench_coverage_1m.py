@@ -114,7 +114,9 @@ def bench_static(folder: Path, engine: str) -> dict:
         flush=True,
     )
     print(
-        f"  headline {report['coverage']:.3f}, kNN coverage {report['knn']['coverage']:.3f} "
+        f"  headline {report['coverage']:.3f} (90% {report['coverage_interval'][0]:.3f}-"
+        f"{report['coverage_interval'][1]:.3f}; resolution {report['resolution']:,} reference rows; the "
+        f"synthetic side uses 62 of 77 intents), kNN coverage {report['knn']['coverage']:.3f} "
         f"(expected {report['knn']['expected_coverage']:.3f}), regions {report['clusters']['coverage']:.3f}, "
         f"model {report['model']}",
         flush=True,

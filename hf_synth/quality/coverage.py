@@ -17,36 +17,36 @@ from hf_synth.quality.knn import expected_knn_coverage, knn_prdc
 from hf_synth.quality.legacy import legacy_ks_score
 from hf_synth.quality.neighbours import kth_neighbour_sq_dist
 from hf_synth.quality.regions import cluster_coverage, default_n_clusters
-from hf_synth.quality.support import expected_self_hit, support_coverage, support_k
+from hf_synth.quality.support import K_WITNESS, estimate_coverage, expected_self_hit
 
 __all__ = [
     "cluster_coverage",
     "coverage_from_embeddings",
     "coverage_report",
     "default_n_clusters",
+    "estimate_coverage",
     "expected_knn_coverage",
     "expected_self_hit",
     "find_near_duplicates",
-    "headline_coverage",
+    "headline",
     "knn_prdc",
     "kth_neighbour_sq_dist",
     "legacy_ks_score",
-    "support_coverage",
-    "support_k",
 ]
 
 LOW_POWER_ROWS = 100
 
 
-def headline_coverage(support: dict | None, clusters: dict) -> float:
-    """The headline: `support_coverage`'s figure (0-1).
+def headline(support: dict | None, clusters: dict, n_reference: int) -> tuple[float, list[float], int]:
+    """(point 0-1, 90% interval [low, high], resolution in reference rows) of the report.
 
-    Falls back to the region figure normalised by its expectation when support coverage could not be
-    computed (fewer than 2 distinct rows on a side).
+    From `support.estimate_coverage`; when it could not run (fewer than 2 distinct rows on a side) the
+    point falls back to the region figure normalised by its expectation, with the interval [0, 1] and a
+    resolution of the whole reference: nothing is claimed.
     """
     if support is None:
-        return float(clusters["coverage_normalised"])
-    return float(support["coverage"])
+        return float(clusters["coverage_normalised"]), [0.0, 1.0], int(n_reference)
+    return float(support["coverage"]), list(support["interval"]), int(support["resolution"])
 
 
 def coverage_from_embeddings(
@@ -65,7 +65,10 @@ def coverage_from_embeddings(
     near_duplicate_threshold: float = 0.95,
     leakage_threshold: float = 0.95,
 ) -> dict:
-    """Every coverage figure from precomputed embeddings (see `coverage_report` for the keys)."""
+    """Every coverage figure from precomputed embeddings (see `coverage_report` for the keys).
+
+    k is the neighbour count of the k-NN diagnostics; the headline has its own (`support.K_WITNESS`).
+    """
     syn_emb = np.asarray(syn_emb, dtype=np.float32)
     ref_emb = np.asarray(ref_emb, dtype=np.float32)
     if len(syn_emb) != len(syn_texts) or len(ref_emb) != len(ref_texts):
@@ -76,47 +79,37 @@ def coverage_from_embeddings(
         )
     warnings: list[str] = []
     m, n = len(syn_emb), len(ref_emb)
-    if m < LOW_POWER_ROWS:
-        warnings.append(
-            f"low statistical power: only {m} synthetic rows (< {LOW_POWER_ROWS}); "
-            "coverage figures are rough and regions look under-filled by chance"
-        )
-    if n < LOW_POWER_ROWS:
-        warnings.append(f"low statistical power: only {n} reference rows (< {LOW_POWER_ROWS})")
     try:
         knn = knn_prdc(ref_emb, syn_emb, k, max_samples=max_samples, n_resamples=n_resamples, seed=seed)
     except ValueError as exc:
         knn = None
-        warnings.append(f"kNN metrics skipped: {exc}")
+        warnings.append(f"kNN diagnostics skipped: {exc}")
     clusters = cluster_coverage(
         ref_emb, syn_emb, ref_texts, n_clusters, seed, fill_ratio=fill_ratio, n_examples=n_examples
     )
     try:
-        support = support_coverage(
+        support = estimate_coverage(
             ref_emb,
             syn_emb,
             max_samples=max_samples,
-            # Draws differ only when a side exceeds max_samples, and each then averages max_samples rows
-            # of it (one draw's sd ≈ 0.01 on the 100k benchmark); 3 keep 100k×100k inside its budget.
-            n_resamples=min(n_resamples, 3),
             seed=seed,
             near_duplicate_threshold=near_duplicate_threshold,
         )
     except ValueError as exc:
         support = None
-        warnings.append(f"support coverage skipped, headline falls back to the region figure: {exc}")
-    if support is not None and support["thinned_share"] > 0.2:
+        warnings.append(f"headline falls back to the region figure, interval [0, 1]: {exc}")
+    point, interval, resolution = headline(support, clusters, n)
+    if m < LOW_POWER_ROWS or n < LOW_POWER_ROWS:
         warnings.append(
-            f"{support['thinned_share']:.0%} of rows were thinned as near-copies (cosine >= "
-            f"{near_duplicate_threshold}); the headline is unreliable, raise near_duplicate_threshold"
+            f"low statistical power: {m} synthetic and {n} reference rows (< {LOW_POWER_ROWS} on a side); "
+            f"the interval is wide and only missing topics of >= {resolution} reference rows can be seen"
         )
-    if clusters["expected_coverage"] < 0.8:
-        warnings.append(
-            f"{m} synthetic rows for {clusters['n_clusters']} reference regions: "
-            "even a sample of the reference "
-            f"would fill only {clusters['expected_coverage']:.0%} of the reference mass; the region test has "
-            "low power (its normalised figure is divided by that expectation)"
-        )
+    for side, share in (support or {}).get("thinned_share", {}).items():
+        if share > 0.2:
+            warnings.append(
+                f"{share:.0%} of the {side} rows were thinned as near-copies (cosine >= "
+                f"{near_duplicate_threshold}); the headline is unreliable, raise near_duplicate_threshold"
+            )
     diversity = diversity_report(
         syn_texts,
         syn_emb,
@@ -128,19 +121,17 @@ def coverage_from_embeddings(
     )
     if diversity["leakage"]["rate"] > 0:
         warnings.append(
-            f"{diversity['leakage']['rate']:.1%} of checked synthetic rows are near-copies of "
-            "reference texts "
-            f"(cosine ≥ {leakage_threshold})"
+            f"{diversity['leakage']['rate']:.1%} of checked synthetic rows are near-copies of reference "
+            f"texts (cosine ≥ {leakage_threshold})"
         )
     return {
-        "coverage": headline_coverage(support, clusters),
+        "coverage": point,
+        "coverage_interval": interval,
+        "resolution": resolution,
         "coverage_definition": (
-            "reference mass inside the synthetic set's support: (share of reference points with a synthetic "
-            "point within their k-th-nearest-reference radius / its expectation for two samples of one "
-            "distribution) / (share of synthetic points with another synthetic point within their "
-            "k-th-nearest-reference radius / its expectation), clipped to [0, 1]; k = smallest with that "
-            "second expectation >= 1/2; exact repeats dropped per side, near-copies (cosine >= "
-            f"{near_duplicate_threshold:g}) thinned from the pooled rows blind to side"
+            f"share of the reference the synthetic set covers: reference rows with a synthetic row within "
+            f"their {K_WITNESS} nearest reference neighbours, set against what a sample covering a share c "
+            "would witness; point = median of the c that fit, with a 90% interval"
         ),
         "support": support,
         "knn": knn,
@@ -177,7 +168,8 @@ def coverage_report(
             the disk cache.
         seed: seeds every subsample and k-means; same seed and inputs → same numbers.
         k: neighbours for the kNN metrics (Naeem et al. use 5).
-    Returns keys: coverage (headline 0-1, `support_coverage`), coverage_definition, support, knn, clusters,
+    Returns keys: coverage (headline point 0-1), coverage_interval ([low, high], 90%), resolution
+        (reference rows), coverage_definition, support (`support.estimate_coverage`), knn, clusters,
         uncovered (worst first:
         share, synthetic_share, examples — reference texts verbatim, medoid first), legacy_ks_score,
         diversity, sizes, model, seed, warnings.

@@ -1,70 +1,94 @@
-"""Support coverage: the reference mass inside the synthetic set's support (the headline).
+"""The headline: how much of the reference the synthetic set covers, as an estimate with a 90% interval.
 
-Headline `coverage` (0-1) = support coverage (`support_coverage`): the share of the reference mass that
-lies inside the synthetic set's support. Let p, q be the reference and synthetic densities, N, M the row
-counts, r(x) = M·q(x) / (N·p(x)) the local synthetic:reference odds, and h(r) the probability that a point
-finds a synthetic point within its k-th-nearest-REFERENCE radius when the odds around it are r (h increases
-with r). Two rates are measured at that one radius:
-- reference hit rate: share of reference points with a synthetic point inside (Naeem et al.'s coverage at
-  the reference's own resolution); estimates E_p[h(r)];
-- synthetic self-hit rate: share of synthetic points with ANOTHER synthetic point inside; estimates E_q[h(r)].
-Each is divided by its exact expectation for two i.i.d. samples of one distribution (exchangeability:
-1 − ∏_{i=1..k} (N−i)/(N+M−i) and 1 − ∏_{i=1..k} (N+1−i)/(N+M−i)), and
-coverage = normalised reference hit rate / normalised self-hit rate ("concentration"), clipped to [0, 1].
-Why this and not the previous min(kNN / expectation, regions / expectation):
-- Sound at any size. q = p gives 1 at any N, M: both expectations are exact (exchangeability), so no
-  empirical calibration is involved. In the local limit (densities roughly constant over a k-NN ball),
-  q = p restricted to a part A of reference mass c gives exactly c at any k: inside A the odds rise from
-  M/N to M/(cN), which raises the reference hit rate there AND the synthetic self-hit rate by the same
-  factor, so it cancels. Any other q gives < 1 (r and h(r) are positively correlated under p, so
-  E_q[h] ≥ E_p[h], with equality only when r is constant). What departs from that limit reads HIGH:
-  reference points of a missing topic that sit within a k-NN ball of a present one count as hit (topics
-  overlap in embedding space), the more so at the coarse k of small sets (1 intent at 160 rows reads 0.15).
-- It does not reward a small or concentrated set. Dividing a hit rate by its same-distribution expectation
-  alone (the old normalisation) credits a set for piling its rows on fewer topics: on BANKING77 a set of 31
-  of 77 intents (620 rows vs 1,540 reference rows) has 5-NN coverage 0.51 against the whole reference
-  where a same-size fair sample expects 0.82 (0.51 / 0.82 = 0.62), and fills 0.53 of the region mass where
-  a fair sample fills 0.87 (0.61). The synthetic side measures that concentration (1.34 at k = 3) and
-  divides it out: 0.48.
-- It keeps the resolution of the whole reference. Equal-size subsamples (the `knn` block, as the issue
-  specifies) shrink the reference to M rows, and at 620 rows a 5-NN ball spans most of an intent and
-  reaches neighbouring ones: a missing intent then counts as covered (kNN coverage 0.72 for the 31-intent
-  set). Here the reference is used whole (capped at `max_samples`) and the ratio is exact at any N:M.
-- k is the smallest with self-hit expectation ≥ 1/2 (`support_k`): the finest neighbourhood in which the
-  synthetic side has power (N = M → 1; 1,540 vs 620 → 3; vs 160 → 8; vs 30 → ~40). Small sets therefore work
-  at a coarse resolution and cannot be shown to miss nearby topics; they get the low-power warning.
-- Near-copies cover nothing new, and a synthetic set of near-copy pairs would look concentrated: exact
-  repeats are dropped per side, then near-copies (cosine ≥ 0.95) are thinned from the POOLED rows in a
-  seeded order blind to side, which keeps the two sides exchangeable under identical distributions.
-  Limitations: clumps below that similarity (e.g. every query plus a close paraphrase, cosine ≈ 0.94) still
-  read as concentration and lower the figure (`support.concentration` shows it); in an embedding space
-  whose typical nearest-neighbour cosine nears the threshold, thinning flattens densities
-  (`support.thinned_share`, warned above 20%).
-- Deterministic given the seed (subsamples and the thinning order are seeded).
-Figures on BANKING77 (reference = 20 queries per intent, synthetic from the other 20): disjoint halves 1.00;
-31 of 77 intents 0.48; 1 / 4 / 8 / 77 intents at 160 rows 0.15 / 0.19 / 0.22 / 1.00; 30 random real rows 0.93
-on average over 20 draws (lowest 0.60: low power, warned). The region figure and the kNN block stay in the
-report as diagnostics; they are not averaged into the headline. Unlike the legacy KS score (two independent
-clusterings whose sorted cluster sizes are compared, so region identity is lost) the headline is high only
-when the same places are covered.
+Notation: N reference rows, M synthetic rows (after dropping exact repeats and thinning near-copies on
+EACH side: a reference row is never removed because of the synthetic side), k = 4.
 
+What is measured. A reference row is *witnessed* when a synthetic row lies within the distance to its
+k-th nearest other reference row. W = share of witnessed reference rows. W is a plain count: a set that
+stays inside a part of the reference can only witness rows of that part and its immediate neighbours.
+
+What W is compared with. Say the synthetic rows are a sample of the reference distribution restricted to
+a part of reference mass c (density p/c there, nothing elsewhere). Inside that part the cN reference rows
+and the M synthetic rows are exchangeable in distance order, so a reference row there is witnessed unless
+its k nearest are all reference rows:
+
+    f(c) = E[W | c] = c · (1 − ∏_{i=1..k} (cN − i) / (cN + M − i)),
+
+exactly at c = 1 (two samples of one distribution) and in the local limit elsewhere. f increases in c, so
+each c predicts one W, and the data say which c fit.
+
+Noise. The standard deviation of W comes from a two-sample delete-one jackknife (every synthetic row and
+every reference row left out once, neighbour radii updated exactly), never below k/N (one synthetic row's
+worth of witnesses), with Student's t quantile at min(N, M) − 1 degrees of freedom. The jackknife
+variance is biased upward (Efron & Stein 1981), so the interval errs wide, never narrow.
+
+The figures.
+- interval = {c : |W − f(c)| ≤ t·sd}, i.e. [f⁻¹(W − t·sd), f⁻¹(W + t·sd)] (t ≈ 1.645), and its lower end
+  is never above W itself. At c = 1 the expectation f(1) is exact, so two samples of one distribution
+  get an interval containing 1 in at least ~90% of draws at any size, whatever the embedding. The lower
+  end ≤ W means a set confined to a share c of the reference cannot claim more than c plus the rows at
+  its border, however its rows were placed ("spread" sets included).
+- point (`coverage`) = median of c over [1/N, 1] weighted by how well f(c) fits W (Gaussian likelihood,
+  prior uniform in log c). Where the data pin c down this is f⁻¹(W); where they cannot (few synthetic
+  rows: f is flat, and 124 rows spread over 62 of 77 topics look like a complete 124-row sample), it sits
+  inside the plausible range instead of at its top, so thin evidence cannot claim high coverage.
+- resolution = the smallest missing share δ that would move W beyond its noise (f(1) − f(1 − δ) =
+  t·sd), in reference rows: "can see missing topics of ≥ resolution reference rows".
+- concentration (diagnostic) = share of synthetic rows with another synthetic row within their k-th
+  nearest reference radius / its expectation for a sample of the reference (1 − ∏ (N+1−i)/(N+M−i)):
+  > 1 when the synthetic set piles onto part of the reference, < 1 when it is more evenly spread than a
+  sample (hand-placed rows).
+
+Limits: "covered" is at the resolution of k = 4 reference neighbours in the embedding space; topics the
+embedding cannot tell apart count as one (rows at a topic border are witnessed by a neighbouring topic).
+Sides larger than `max_samples` are subsampled (seeded); figures are shares of the reference either way.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.stats import t as student_t
 
 from hf_synth.quality.diversity import find_near_duplicates
-from hf_synth.quality.knn import expected_knn_coverage
-from hf_synth.quality.neighbours import knn_search, kth_neighbour_sq_dist, tolerance, unique_index
+from hf_synth.quality.neighbours import knn_search, tolerance, unique_index
 
-__all__ = ["expected_self_hit", "support_coverage", "support_k"]
+__all__ = [
+    "K_WITNESS",
+    "estimate_coverage",
+    "expected_self_hit",
+    "thin_near_copies",
+    "witness_curve",
+]
+
+K_WITNESS = 4  # neighbours of the witness radius: fine enough that a topic's border stays thin
+Z90 = 1.6448536269514722  # two-sided 90%
+GRID = 512  # points of the log-c grid for the point estimate
 
 
-def _cross_nearest(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(squared distance from each x row to its nearest y row (len(x),), squared distance from each y row
-    to its k-th nearest x row (len(y),))."""
-    return knn_search(x, y, 1)[0][:, 0], knn_search(y, x, k)[0][:, k - 1]
+def witness_curve(c: np.ndarray | float, n_ref: int, n_syn: int, k: int) -> np.ndarray:
+    """f(c) = c · (1 − ∏_{i=1..k} (cN − i)/(cN + M − i)): expected witnessed share at coverage c.
+
+    Args: c: coverage share(s) > 0 (array or scalar); n_ref = N, n_syn = M rows; k: witness neighbours.
+    Returns: array like c. Increasing in c, bounded by k·M/N as c → ∞; equals c while cN ≤ k.
+    """
+    c = np.atleast_1d(np.asarray(c, dtype=np.float64))
+    n_in = c[:, None] * n_ref
+    i = np.arange(1, k + 1, dtype=np.float64)[None, :]
+    ratio = np.where(n_in > i, (n_in - i) / np.maximum(n_in + n_syn - i, 1e-300), 0.0)
+    return c * (1.0 - np.prod(ratio, axis=1))
+
+
+def _invert(w: float, n_ref: int, n_syn: int, k: int) -> float | None:
+    """f⁻¹(w): 0 for w ≤ 0, None when no finite c reaches w (w ≥ sup f)."""
+    if w <= 0:
+        return 0.0
+    if w >= k * n_syn / n_ref * (1 - 1e-9) or witness_curve(1e6, n_ref, n_syn, k)[0] <= w:
+        return None
+    hi = 1.0
+    while witness_curve(hi, n_ref, n_syn, k)[0] < w:
+        hi *= 2.0
+    return float(brentq(lambda c: witness_curve(c, n_ref, n_syn, k)[0] - w, 1e-12, hi, xtol=1e-9))
 
 
 def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
@@ -75,143 +99,152 @@ def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
     """
     if n_fake < 2 or not 1 <= k <= n_real:
         raise ValueError(f"need n_fake ≥ 2 and 1 ≤ k ≤ n_real (got {n_fake}, {k}, {n_real})")
-    p = 1.0
-    for i in range(1, k + 1):
-        p *= (n_real + 1 - i) / (n_real + n_fake - i)
-    return 1.0 - p
+    i = np.arange(1, k + 1, dtype=np.float64)
+    return float(1.0 - np.prod((n_real + 1 - i) / (n_real + n_fake - i)))
 
 
-def support_k(n_real: int, n_fake: int, target: float = 0.5) -> int:
-    """Smallest k with `expected_self_hit(N, M, k)` ≥ target − 1/(N+M) (capped at N − 1).
-
-    The neighbourhood of k reference points is then the one in which a synthetic point of an identical
-    distribution has even odds of meeting another synthetic point: N = M → k = 1; N = 1540, M = 620 → 3;
-    M = 30 → 37. Finer neighbourhoods separate nearby topics better, coarser ones are needed for power.
-    """
-    for k in range(1, n_real):
-        if expected_self_hit(n_real, n_fake, k) >= target - 1.0 / (n_real + n_fake):
-            return k
-    return max(1, n_real - 1)
-
-
-def _unique_rows(x: np.ndarray) -> np.ndarray:
-    """Rows of x without exact repeats, in first-occurrence order."""
-    return x[unique_index(x)] if len(x) else x
-
-
-def _thin_pooled(
-    r: np.ndarray, f: np.ndarray, threshold: float | None, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop near-copies from the POOLED rows, blind to which side a row is on.
+def thin_near_copies(x: np.ndarray, threshold: float | None, rng: np.random.Generator) -> np.ndarray:
+    """Row numbers (ascending) of x (n, d) kept after dropping near-copies WITHIN this one set.
 
     Rows are visited in a seeded random order and a row is dropped when its cosine to an earlier-visited
-    row of either side is ≥ threshold (`find_near_duplicates`, one group). The visiting order does not
-    depend on the side, so for two samples of one distribution the surviving rows' sides stay
-    exchangeable and the i.i.d. expectations hold at the surviving sizes.
+    kept row is ≥ threshold (`find_near_duplicates`, one group). None → keep every row.
     """
-    if threshold is None:
-        return r, f
-    pooled = np.concatenate([r, f])
-    order = rng.permutation(len(pooled))
-    keep = np.ones(len(pooled), dtype=bool)
-    keep[order[find_near_duplicates(pooled[order], np.zeros(len(pooled), dtype=np.int8), threshold)]] = False
-    return r[keep[: len(r)]], f[keep[len(r) :]]
+    if threshold is None or len(x) < 2:
+        return np.arange(len(x))
+    order = rng.permutation(len(x))
+    keep = np.ones(len(x), dtype=bool)
+    keep[order[find_near_duplicates(x[order], np.zeros(len(x), dtype=np.int8), threshold)]] = False
+    return np.flatnonzero(keep)
 
 
-def support_coverage(
+def _prepare(
+    x: np.ndarray, cap: int, threshold: float | None, rng: np.random.Generator
+) -> tuple[np.ndarray, float, bool]:
+    """(rows used (float32 copy), share thinned as near-copies, subsampled?) of one side."""
+    idx = unique_index(x)
+    subsampled = len(idx) > cap
+    if subsampled:
+        idx = idx[np.sort(rng.choice(len(idx), cap, replace=False))]
+    rows = np.asarray(x[idx], dtype=np.float32)
+    kept = thin_near_copies(rows, threshold, rng)
+    return rows[kept], 1.0 - len(kept) / max(1, len(rows)), subsampled
+
+
+def _witness_jackknife(r: np.ndarray, f: np.ndarray, k: int) -> tuple[float, float]:
+    """(W, jackknife sd of W) for reference rows r (N, d) and synthetic rows f (M, d).
+
+    Leaving out synthetic row j un-witnesses the reference rows it alone witnessed; leaving out
+    reference row x removes its own term and widens the radius of rows that had x among their k nearest
+    (their (k+1)-th neighbour becomes the k-th), which may witness them.
+    """
+    n, m = len(r), len(f)
+    tol = tolerance(np.concatenate([r[:1000], f[:1000]]))
+    n_next = min(k + 1, n - 1)
+    rr_d, rr_i = knn_search(r, r, n_next, exclude_self=True)
+    radius = rr_d[:, k - 1] + tol
+    wider = (rr_d[:, k] if n_next > k else np.full(n, np.inf, dtype=np.float32)) + tol
+    rs_d, rs_i = knn_search(r, f, min(2, m))
+    hit = rs_d[:, 0] <= radius
+    alone = hit & ((rs_d[:, 1] > radius) if m > 1 else True)
+    n_hit = int(hit.sum())
+    lost = np.bincount(rs_i[alone, 0], minlength=m)
+    w_without_syn = (n_hit - lost) / n
+    gained = np.zeros(n)
+    newly = ~hit & (rs_d[:, 0] <= wider)
+    for col in range(k):
+        np.add.at(gained, rr_i[newly, col], 1.0)
+    w_without_ref = (n_hit - hit + gained) / (n - 1)
+    var = (m - 1) / m * float(np.sum((w_without_syn - w_without_syn.mean()) ** 2))
+    var += (n - 1) / n * float(np.sum((w_without_ref - w_without_ref.mean()) ** 2))
+    return n_hit / n, float(np.sqrt(var))
+
+
+def _concentration(r: np.ndarray, f: np.ndarray, k: int) -> float | None:
+    """Synthetic self-hit share within the k-th-nearest-reference radius / its expectation."""
+    if len(f) < 2:
+        return None
+    tol = tolerance(np.concatenate([r[:1000], f[:1000]]))
+    radius = knn_search(f, r, k)[0][:, k - 1] + tol
+    nearest_other = knn_search(f, f, 1, exclude_self=True)[0][:, 0]
+    return float(np.mean(nearest_other <= radius)) / expected_self_hit(len(r), len(f), k)
+
+
+def _posterior_median(w: float, sd: float, n_ref: int, n_syn: int, k: int) -> float:
+    """Median of c over a log grid on [1/N, 1], weighted by the Gaussian fit of f(c) to w."""
+    grid = np.geomspace(1.0 / n_ref, 1.0, GRID)
+    loglik = -0.5 * ((w - witness_curve(grid, n_ref, n_syn, k)) / sd) ** 2
+    weight = np.exp(loglik - loglik.max())
+    cdf = np.cumsum(weight)
+    return float(grid[min(GRID - 1, int(np.searchsorted(cdf, 0.5 * cdf[-1])))])
+
+
+def estimate_coverage(
     real: np.ndarray,
     fake: np.ndarray,
     *,
-    k: int | None = None,
+    k: int = K_WITNESS,
     max_samples: int = 5_000,
-    n_resamples: int = 3,
     seed: int = 0,
     near_duplicate_threshold: float | None = 0.95,
+    z: float = Z90,
 ) -> dict:
-    """Reference mass inside the synthetic set's support: the headline (see the module docstring).
-
-    For each REFERENCE point: hit when a synthetic point lies within its k-th-nearest-reference radius
-    (Naeem et al.'s coverage, at the reference's own resolution). For each SYNTHETIC point: hit when
-    another synthetic point lies within its k-th-nearest-reference radius. With r(x) = M·q(x) / (N·p(x))
-    the local synthetic:reference odds and h(r) the hit probability at odds r (increasing in r), the two
-    rates estimate E_p[h(r)] and E_q[h(r)]. Each is divided by its exact expectation for two i.i.d.
-    samples of one distribution (`expected_knn_coverage`, `expected_self_hit`), and
-
-        coverage = (reference hit rate / its expectation) / (synthetic self-hit rate / its expectation).
-
-    q = p gives 1; q = p restricted to a region A of reference mass c gives c at any k and any size (r is
-    raised by 1/c on A; the synthetic-side rate measures exactly that rise and divides it out); any other
-    q gives less (E_q[h(r)] ≥ E_p[h(r)], as r and h(r) are positively correlated under p). So a small or
-    concentrated set is not rewarded, and an honest sample is not penalised for its size.
+    """The headline coverage of `real` by `fake`: point, 90% interval, resolution (module docstring).
 
     Args:
-        real: (N, d) reference; fake: (M, d) synthetic.
-        k: None → `support_k(n_reference, n_synthetic)` (finest neighbourhood with enough power).
-        max_samples: per-side cap. Sides are NOT equalised: the ratio is exact at any N:M, and the whole
-            reference keeps the finest resolution. n_resamples seeded draws when a side is capped.
-        near_duplicate_threshold: exact repeats are dropped on each side; then, after subsampling,
-            near-copies (cosine ≥ threshold) are thinned from the pooled rows, blind to side
-            (`_thin_pooled`; None: keep). Near-copies cover nothing new, and a synthetic set made of
-            near-copy pairs would otherwise read as concentrated.
+        real: (N, d) reference embeddings; fake: (M, d) synthetic embeddings (memmaps are fine: only the
+            rows used are copied).
+        k: witness neighbours. max_samples: per-side cap (seeded subsample above it).
+        seed: seeds the subsamples and the thinning order. near_duplicate_threshold: cosine at which rows
+            of ONE side count as near-copies and are thinned (None: keep all).
+        z: normal quantile of the interval (1.645: 90%); the same tail of Student's t with min(N, M) − 1
+            degrees of freedom is used (the jackknife's variance is itself uncertain with few rows).
     Returns:
-        {"coverage" (0-1), "k", "reference_hit_rate", "expected_reference_hit_rate",
-        "synthetic_self_hit_rate", "expected_self_hit_rate", "concentration" (self-hit rate / its
-        expectation: ≈ 1 for a sample of the reference, > 1 when synthetic mass is piled on part of it),
-        "n_reference", "n_synthetic" (rows used, first draw, after thinning), "n_resamples",
-        "thinned_share" (pooled rows removed as near-copies; large values mean the embedding space is
-        denser than the threshold and the thinning flattens densities: raise it or pass None)}; rates and
-        expectations are means over draws.
-    Cost: O(n_resamples · n² · d) time, O(block · n) memory.
+        {"coverage" (point, 0-1), "interval" [low, high] (0-1), "interval_raw" [low, high or None when
+        unbounded], "mle" (f⁻¹(W), unclipped, None when unbounded), "resolution" (reference rows, of the
+        reference as given), "resolution_share", "k", "witnessed" (W), "witnessed_sd",
+        "expected_witnessed" (f(1)), "concentration", "n_reference", "n_synthetic" (rows used),
+        "subsampled", "thinned_share" {"synthetic", "reference"}}.
+    Raises:
+        ValueError: fewer than 2 distinct rows on a side.
+    Cost: O((N + M)·N·d) time for the neighbour searches, O(block · max(N, M)) memory.
     """
-    real = np.asarray(real, dtype=np.float32)
-    fake = np.asarray(fake, dtype=np.float32)
-    # Row numbers of distinct rows; a side is copied only after subsampling (a memmap stays on disk).
-    real_ix, fake_ix = unique_index(real), unique_index(fake)
-    cap_r, cap_f = min(len(real_ix), max_samples), min(len(fake_ix), max_samples)
-    draws = n_resamples if len(real_ix) > cap_r or len(fake_ix) > cap_f else 1
     rng = np.random.default_rng(seed)
-    runs: list[tuple[float, float, float, float]] = []
-    sizes: list[tuple[int, int]] = []
-    thinned: list[float] = []
-    for _ in range(draws):
-        r_ix = real_ix
-        if len(real_ix) > cap_r:
-            r_ix = real_ix[np.sort(rng.choice(len(real_ix), cap_r, replace=False))]
-        f_ix = fake_ix
-        if len(fake_ix) > cap_f:
-            f_ix = fake_ix[np.sort(rng.choice(len(fake_ix), cap_f, replace=False))]
-        r, f = real[r_ix], fake[f_ix]
-        before = len(r) + len(f)
-        r, f = _thin_pooled(r, f, near_duplicate_threshold, rng)
-        thinned.append(1.0 - (len(r) + len(f)) / before)
-        if len(r) < 2 or len(f) < 2:
-            raise ValueError(f"support coverage needs ≥ 2 distinct rows per side (got {len(r)}, {len(f)})")
-        if k is None:
-            k = support_k(len(r), len(f))
-        k = min(int(k), len(r) - 1)
-        tol = tolerance(np.concatenate([r[:1000], f[:1000]]))
-        r_rad = kth_neighbour_sq_dist(r, k)  # k-th nearest other reference point
-        r_to_f, f_rad = _cross_nearest(r, f, k)  # nearest synthetic point; k-th nearest reference point
-        hit_r = float(np.mean(r_to_f <= r_rad + tol))
-        hit_f = float(np.mean(kth_neighbour_sq_dist(f, 1) <= f_rad + tol))
-        runs.append(
-            (hit_r, expected_knn_coverage(len(r), len(f), k), hit_f, expected_self_hit(len(r), len(f), k))
-        )
-        sizes.append((len(r), len(f)))
-    hit_r, e_r, hit_f, e_f = (float(v) for v in np.mean(runs, axis=0))
-    concentration = float(np.mean([h / e for _, _, h, e in runs]))
-    normalised = float(np.mean([h / e for h, e, _, _ in runs]))
-    value = normalised / concentration if concentration > 0 else 0.0
+    n_given = len(real)
+    r, thin_r, sub_r = _prepare(real, max_samples, near_duplicate_threshold, rng)
+    f, thin_f, sub_f = _prepare(fake, max_samples, near_duplicate_threshold, rng)
+    n, m = len(r), len(f)
+    if n < 2 or m < 2:
+        raise ValueError(f"coverage needs ≥ 2 distinct rows per side (got reference {n}, synthetic {m})")
+    k = max(1, min(int(k), n - 1))
+    w, sd = _witness_jackknife(r, f, k)
+    # One synthetic row witnesses ~k reference rows: with no or few witnesses the jackknife sees no
+    # spread, but the count cannot be known better than one synthetic row's worth.
+    sd = max(sd, k / n)
+    # Small-sample quantile: a jackknife over few rows estimates its variance poorly (Student t, M − 1 df).
+    z = float(student_t.ppf(student_t.cdf(z, np.inf), max(1, min(n, m) - 1)))
+    low = _invert(w - z * sd, n, m, k)
+    low = min(w, 0.0 if low is None else low)
+    high = _invert(w + z * sd, n, m, k)
+    mle = _invert(w, n, m, k)
+    point = _posterior_median(w, sd, n, m, k)
+    high_clipped = 1.0 if high is None else min(1.0, high)
+    point = float(np.clip(point, low, high_clipped))
+    slope = float(witness_curve(1.0, n, m, k)[0] - witness_curve(0.99, n, m, k)[0]) / 0.01
+    share = min(1.0, z * sd / slope) if slope > 0 else 1.0
     return {
-        "coverage": float(np.clip(value, 0.0, 1.0)),
-        "k": int(k),
-        "reference_hit_rate": hit_r,
-        "expected_reference_hit_rate": e_r,
-        "synthetic_self_hit_rate": hit_f,
-        "expected_self_hit_rate": e_f,
-        "concentration": concentration,
-        "n_reference": sizes[0][0],
-        "n_synthetic": sizes[0][1],
-        "n_resamples": int(draws),
-        "thinned_share": float(np.mean(thinned)),
+        "coverage": point,
+        "interval": [float(low), float(high_clipped)],
+        "interval_raw": [float(low), None if high is None else float(high)],
+        "mle": mle,
+        "resolution": int(min(n_given, max(k, np.ceil(share * n_given)))),
+        "resolution_share": share,
+        "k": k,
+        "witnessed": w,
+        "witnessed_sd": sd,
+        "expected_witnessed": float(witness_curve(1.0, n, m, k)[0]),
+        "concentration": _concentration(r, f, k),
+        "n_reference": n,
+        "n_synthetic": m,
+        "subsampled": bool(sub_r or sub_f),
+        "thinned_share": {"synthetic": thin_f, "reference": thin_r},
     }
