@@ -12,12 +12,27 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
+WIDE = 0.4  # an interval wider than this is reported as a range: the evidence cannot pin coverage down
+
+
 def headline_line(result: CoverageResult) -> str:
-    """ "covers about 48% of the reference (90%: 41-55%); can see topics of >= 40 reference rows"."""
-    line = f"The synthetic set covers about {_pct(result.coverage)} of the reference"
+    """One plain-words line: "covers about 48% of the reference (90% interval: 41%-55%); it can see
+    missing topics of >= 40 reference rows." A wide interval is stated as the range it is."""
+    cov = f"{_pct(result.coverage)}"
     if result.coverage_interval:
         low, high = result.coverage_interval
-        line += f" (90% interval: {_pct(low)}-{_pct(high)})"
+        if high - low > WIDE:
+            line = (
+                f"The synthetic set covers between {_pct(low)} and {_pct(high)} of the reference (90% "
+                f"interval; too little evidence to pin it down, middle estimate {cov})"
+            )
+        else:
+            line = (
+                f"The synthetic set covers about {cov} of the reference (90% interval: {_pct(low)}-"
+                f"{_pct(high)})"
+            )
+    else:
+        line = f"The synthetic set covers about {cov} of the reference"
     if result.resolution:
         n_ref = (result.sizes or {}).get("reference")
         if n_ref and result.resolution >= n_ref:

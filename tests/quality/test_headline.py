@@ -53,7 +53,8 @@ def mixture(n_per: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
 
 class TopicEmbedder:
     """A test embedder with a known geometry (not a model): a text of topic t → a point near centre t,
-    jittered by the text's sha256. Topics come from a {text: topic} table."""
+    jittered by the text's sha256. Topics come from a {text: topic} table, else from a text
+    "topic <t> ..."."""
 
     model_id = "test:topics"
     dim = D
@@ -65,7 +66,8 @@ class TopicEmbedder:
         out = []
         for t in texts:
             seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
-            out.append(around(np.array([self.topic_of.get(t, 0)]), np.random.default_rng(seed))[0])
+            topic = self.topic_of.get(t, int(t.split()[1]) if t.startswith("topic ") else 0)
+            out.append(around(np.array([topic]), np.random.default_rng(seed))[0])
         return np.array(out, dtype=np.float32).reshape(len(texts), D)
 
 
@@ -162,7 +164,7 @@ def sorted_reference(tmp_path):
 
 def test_max_rows_is_a_seeded_random_sample_of_a_sorted_file(sorted_reference):
     path, topic_of = sorted_reference
-    synthetic = [f"topic {t} text {i}" for t in range(5) for i in range(20)]  # the first 5 topics only
+    synthetic = [f"topic {t} synthetic {i}" for t in range(5) for i in range(20)]  # the first 5 topics only
     emb = TopicEmbedder(topic_of)
     got = measure_coverage(synthetic, path, embedder=emb, reference_max_rows=300, seed=1)
     # The first 300 rows of the file are topics 0-7: a first-rows sample would read ~5/8 or more.
@@ -177,7 +179,7 @@ def test_edge_case_rows_are_left_out_unless_asked(tmp_path, sorted_reference):
     ref_path, topic_of = sorted_reference
     folder = tmp_path / "generated" / "data"
     folder.mkdir(parents=True)
-    clean = [f"topic {t} text {i}" for t in range(77) for i in range(3)]
+    clean = [f"topic {t} synthetic {i}" for t in range(77) for i in range(3)]
     edge = ["EDGE " * 50, "", "?!"]
     pq.write_table(pa.table({"text": clean, "is_edge_case": [False] * len(clean)}), folder / "a.parquet")
     pq.write_table(pa.table({"text": edge, "is_edge_case": [True] * 3}), folder / "b.parquet")
@@ -228,13 +230,17 @@ def test_non_english_texts_are_flagged():
 
 def test_text_output_has_one_headline_then_diagnostics(sorted_reference):
     path, topic_of = sorted_reference
-    synthetic = [f"topic {t} text {i}" for t in range(40) for i in range(5)]
-    text = coverage_text(measure_coverage(synthetic, path, embedder=TopicEmbedder(topic_of)))
-    lines = text.splitlines()
+    emb = TopicEmbedder(topic_of)
+    synthetic = [f"topic {t} synthetic {i}" for t in range(40) for i in range(20)]
+    result = measure_coverage(synthetic, path, embedder=emb)
+    lines = coverage_text(result).splitlines()
     assert lines[0].startswith("The synthetic set covers about ") and "90% interval" in lines[0]
     assert "missing topics of >=" in lines[0] and len(lines[0]) < 160
     assert "Diagnostics:" in lines and lines.index("Diagnostics:") < 5
     assert max(len(line) for line in lines) < 200
+    # Five rows cannot pin coverage down: the headline states a range, not "about X%".
+    few = coverage_text(measure_coverage(synthetic[::160], path, embedder=emb)).splitlines()[0]
+    assert few.startswith("The synthetic set covers between ") and "too few rows" in few
 
 
 def test_pipeline_quality_leaves_edge_rows_out(tmp_path):
