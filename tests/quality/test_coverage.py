@@ -352,15 +352,18 @@ def test_headline_is_monotone_in_intents_covered(banking):
     _, cats, _, _, b, _ = banking
     order = np.random.default_rng(2).permutation(sorted(set(cats)))
     rng = np.random.default_rng(3)
-    heads, legacy = [], []
+    heads, legacy, intervals = [], [], []
     for n_intents in (1, 4, 8, 77):
         pool = np.array([i for i in b if cats[i] in set(order[:n_intents])])
         rep = _report(banking, rng.choice(pool, 160, replace=True))
         heads.append(rep["coverage"])
+        intervals.append(rep["coverage_interval"])
         legacy.append(rep["legacy_ks_score"]["value"])
-    print("headline", heads, "legacy", legacy)
+    print("headline", heads, intervals, "legacy", legacy)
     assert heads == sorted(heads) and len(set(heads)) == 4
-    assert heads[-1] >= 0.85
+    # Issue 12: 160 rows against 1,540 are thin evidence, so the complete set's point is no longer
+    # >= 0.85 (it reads ~0.63); what holds is that its interval reaches 1 and the partial sets' do not.
+    assert intervals[-1][1] == 1.0 and all(high < 0.5 for _, high in intervals[:3])
     # The article's score does NOT rank these: it compares the sizes of clusters from two separate
     # k-means fits (3 clusters at 160 rows), not which regions are filled. Observed (seed 3): see print.
     assert legacy != sorted(legacy) or len(set(legacy)) < 4

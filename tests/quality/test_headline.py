@@ -297,4 +297,4 @@ def test_cli_json_keys_and_readable_text(tmp_path):
     assert 0 <= low <= report["coverage"] <= high <= 1 and high == 1.0  # a fair sample of the file
     assert isinstance(report["resolution"], int) and report["sizes"]["reference"] == 1500
     text = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=True).stdout
-    assert text.startswith("The synthetic set covers about ") and "\nDiagnostics:\n" in text
+    assert text.startswith("The synthetic set covers ") and "\nDiagnostics:\n" in text
