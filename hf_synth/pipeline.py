@@ -40,25 +40,35 @@ log = logging.getLogger(__name__)
 __all__ = ["GeneratedDataset", "RunOptions", "generate"]
 
 
-def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any) -> None:
-    """Coverage against the recipe's reference set and label fidelity, into the report."""
+def _quality(
+    recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any, include_edge_cases: bool = False
+) -> None:
+    """Coverage against the recipe's reference set and label fidelity, into the report.
+
+    Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`."""
     from hf_synth.quality.embed.static import describe_embedder
     from hf_synth.quality.fidelity import label_fidelity
 
+    keep = [include_edge_cases or not e for ds in dd.values() for e in ds["is_edge_case"]]
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
+    texts = [t for t, k in zip(texts, keep, strict=True) if k]
     if recipe.reference is not None:
-        from hf_synth.quality.coverage import coverage_report
-        from hf_synth.quality.textsource import load_texts
+        from hf_synth.quality.measure import measure_coverage
         from hf_synth.recipe import resolve_data_path
 
-        ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
-        if recipe.reference.max_rows:
-            ref = ref[: recipe.reference.max_rows]
-        report.coverage = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
+        report.coverage = measure_coverage(
+            texts,
+            str(resolve_data_path(recipe.reference.path)),
+            reference_text_column=recipe.reference.text_column,
+            reference_max_rows=recipe.reference.max_rows,
+            embedder=embedder,
+            seed=recipe.seed,
+        ).to_json()
     labels: dict[str, list[str]] = {}
     for dim in recipe.dimensions:
         names = dd[next(iter(dd))].features[dim].names
-        labels[dim] = [names[c] for ds in dd.values() for c in ds[dim]]
+        codes = [c for ds in dd.values() for c in ds[dim]]
+        labels[dim] = [names[c] for c, k in zip(codes, keep, strict=True) if k]
     if len(texts) >= 20:
         emb = embedder.encode(texts)
         report.label_fidelity = label_fidelity(emb, labels, seed=recipe.seed)
