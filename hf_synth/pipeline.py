@@ -32,6 +32,7 @@ from hf_synth.generation.audit.setup import (
     audit_state,
     close_judge_backend,
     make_label_audit,
+    with_audit,
 )
 from hf_synth.generation.backends.base import Backend
 from hf_synth.generation.backends.factory import make_backend
@@ -41,7 +42,6 @@ from hf_synth.generation.runstore import RunStore
 from hf_synth.planning.plan import make_plan
 from hf_synth.planning.spec import plan_spec
 from hf_synth.recipe import Recipe, load_recipe
-from hf_synth.recipe.audit import with_audit
 from hf_synth.recipe.dump import recipe_yaml
 
 log = logging.getLogger(__name__)

@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     """Audit the folder, then print the summary; exit 1 when validation failed."""
     from hf_synth.cli.summary import summary
     from hf_synth.errors import UsageError
+    from hf_synth.generation.audit.setup import with_audit
     from hf_synth.pipeline import RunOptions, generate
     from hf_synth.recipe import load_recipe, resolve_data_path
-    from hf_synth.recipe.audit import with_audit
 
     folder = Path(args.dir)
     report_path = folder / "report.json"
@@ -139,27 +139,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary(result.folder, result.report, result.stats))
     return 0 if result.ok else result.exit_code
-
-
-def audit_line(block: dict[str, Any] | None) -> str | None:
-    """The summary line of a report's `audit` block (None without one)."""
-    if not block:
-        return None
-    parts = []
-    for dim, st in (block.get("per_dimension") or {}).items():
-        agree = st["agreement"]
-        if agree["rate"] is None:
-            parts.append(f"{dim}=n/a")
-            continue
-        lo, hi = agree["interval"]
-        parts.append(f"{dim}={agree['rate']:.1%} ({lo:.0%}-{hi:.0%})")
-    rows = block.get("rows") or {}
-    skipped = sum((rows.get("skipped") or {}).values())
-    cost = block.get("cost") or {}
-    judge = block.get("judge") or {}
-    return (
-        f"audit       judged agreement {', '.join(parts) or '-'} (90% intervals); "
-        f"{rows.get('disagreeing', 0)} rows disagree, {block.get('regenerated', 0)} regenerated, "
-        f"{skipped} skipped; {cost.get('requests', 0)} judge requests, ${cost.get('cost_usd', 0.0):.4f} "
-        f"({judge.get('backend')}: {judge.get('model')})"
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hf_synth.cli.audit import audit_line
+from hf_synth.cli.audit_line import audit_line
 from hf_synth.dataset.report import Report
 
 

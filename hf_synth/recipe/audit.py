@@ -26,7 +26,6 @@ __all__ = [
     "JudgeBackendConfig",
     "audit_dimensions",
     "judged_column",
-    "with_audit",
 ]
 
 #: The judge's answer when the text does not let a reader tell the value.
@@ -144,12 +143,3 @@ def audit_dimensions(recipe: Recipe) -> list[str]:
         return list(recipe.audit.dimensions)
     return list(recipe.strata.by) if recipe.strata else list(recipe.dimensions)
 
-
-def with_audit(recipe: Recipe, block: dict[str, Any] | None = None) -> Recipe:
-    """`recipe` with an `audit` block (the given keys over the recipe's own block, else the defaults),
-    validated like a recipe file, so a bad value is a `RecipeError` naming its `audit.*` key path."""
-    from hf_synth.recipe.model import parse_recipe
-
-    data = recipe.model_dump(mode="python", exclude_none=True)
-    data["audit"] = {**data.get("audit", {}), **(block or {})}
-    return parse_recipe(data)

@@ -146,7 +146,6 @@ class LabelAudit:
         """
         start = time.perf_counter()
         try:
-            self._restore_feedback()
             bad: dict[int, dict[str, str]] = {}
             texts: dict[int, dict[str, str]] = {}
             for round_ in range(1, self.max_rounds + 1):
@@ -212,9 +211,9 @@ class LabelAudit:
         errors = {sid: next(r for r, g in reasons.items() if sid in g) for sid in sorted(bad)}
         raise IncompleteRunError(dict(short), errors)
 
-    def _restore_feedback(self) -> None:
-        """A run killed between discarding rows and regenerating them lost the judge's readings from memory;
-        they are the discard reasons in the run store."""
+    def restore_feedback(self) -> None:
+        """Queue the judge's readings of rows discarded by an earlier run that stopped (drop-and-refill, a
+        budget, `kill -9`) before regenerating them: they are the discard reasons in the run store."""
         pending = [s.slot_id for s in self.engine.pending()]
         if not pending:
             return
@@ -230,6 +229,8 @@ async def run_with_audit(engine: Engine, audit: LabelAudit | None) -> Generation
     `stats.resumed` is what the first pass found finished.
     """
     seconds, resumed = 0.0, None
+    if audit is not None:
+        audit.restore_feedback()
     try:
         try:
             await engine.run()

@@ -11,6 +11,7 @@ from hf_synth.generation.audit.judge import Judge
 from hf_synth.generation.audit.loop import DROPPED_COUNTER, REGENERATED_COUNTER, LabelAudit
 from hf_synth.generation.audit.stats import INTERVAL_LEVEL, summarise_tables
 from hf_synth.generation.audit.store import VerdictStore
+from hf_synth.recipe import parse_recipe
 from hf_synth.recipe.audit import JudgeBackendConfig, audit_dimensions
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "close_judge_backend",
     "make_judge_backend",
     "make_label_audit",
+    "with_audit",
 ]
 
 #: What the card and report say when the judge is the embedded 135M model (measured by
@@ -141,3 +143,11 @@ def audit_report_block(
         tables, features, state["dimensions"], state["min_agreement"], state["skipped_kinds"]
     )
     return {**state, "rows": summary["rows"], "per_dimension": summary["per_dimension"]}
+
+
+def with_audit(recipe: Recipe, block: dict[str, Any] | None = None) -> Recipe:
+    """`recipe` with an `audit` block (the given keys over the recipe's own block, else the defaults),
+    validated like a recipe file, so a bad value is a `RecipeError` naming its `audit.*` key path."""
+    data = recipe.model_dump(mode="python")  # None values included: `near_threshold: null` means "off"
+    data["audit"] = {**(data.get("audit") or {}), **(block or {})}
+    return parse_recipe(data)
