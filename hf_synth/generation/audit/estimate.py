@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hf_synth.generation.audit.request import SYSTEM, JudgeRequestBuilder
+from hf_synth.generation.audit.request import JudgeRequestBuilder
 from hf_synth.generation.backends.base import Usage
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
 from hf_synth.recipe.audit import audit_dimensions
@@ -47,7 +47,7 @@ def estimate_audit(
     k = 1 if name == "local" else config.items_per_request
     values = recipe.dimension_values()
     dims = {d: values[d] for d in audit_dimensions(recipe)}
-    builder = JudgeRequestBuilder(dims, recipe.seed, f"{name}:{model}")
+    builder = JudgeRequestBuilder(dims, recipe.seed, f"{name}:{model}", concise=name == "local")
     sample_text = "x" * int(text_tokens_per_row * 4)
     n_full, rest = divmod(rows, k)
     input_tokens = output_max = 0
@@ -56,7 +56,8 @@ def estimate_audit(
             continue
         request = builder.request([str(i) for i in range(n)], [{"text": sample_text}] * n)
         schema = json.dumps({"items": item_json_schema(request.fields)})
-        input_tokens += count * (estimate_tokens(SYSTEM + request.prompt + schema) + overhead_tokens)
+        system = request.system or ""
+        input_tokens += count * (estimate_tokens(system + request.prompt + schema) + overhead_tokens)
         output_max += count * request.max_tokens
     requests = n_full + (1 if rest else 0)
     expected_out = requests * 20 + rows * (_VERDICT_TOKENS + _TOKENS_PER_DIMENSION * len(dims))

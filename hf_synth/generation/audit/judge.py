@@ -74,7 +74,9 @@ class Judge:
         self.budget.admit(backend)
         self.progress = progress
         self.max_passes = max(1, max_passes)
-        self.builder = JudgeRequestBuilder(self.dimensions, seed, self.identity)
+        self.builder = JudgeRequestBuilder(
+            self.dimensions, seed, self.identity, concise=backend.name == "local"
+        )
         self.stats = JudgeStats()
         self._batch = bool(getattr(backend, "batch", False)) and hasattr(backend, "generate_batch")
 

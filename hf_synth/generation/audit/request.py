@@ -73,12 +73,21 @@ def quoted_texts(prompt: str) -> list[dict[str, str]]:
 
 
 class JudgeRequestBuilder:
-    """Builds the blind requests of one judge: audited dimensions {name: values}, the seed, the judge id."""
+    """Builds the blind requests of one judge: audited dimensions {name: values}, the seed, the judge id.
 
-    def __init__(self, dimensions: Mapping[str, Sequence[str]], seed: int, judge: str) -> None:
+    `concise` (for a small local model, one row per request) quotes the row with no system prompt, no
+    instructions and no field descriptions: measured on real BANKING77 queries, the 135M model answered
+    "unclear" to 95% of them when the instructions explained "unclear", and read 30-40% of them right
+    (chance 25%) without them (benchmarks/bench_local_judge.py).
+    """
+
+    def __init__(
+        self, dimensions: Mapping[str, Sequence[str]], seed: int, judge: str, *, concise: bool = False
+    ) -> None:
         self.dimensions = {d: list(v) for d, v in dimensions.items()}
         self.seed = seed
         self.judge = judge
+        self.concise = concise
         # Equal value orders share one fields dict: backends memoise the tool per fields object.
         self._fields: dict[tuple[tuple[str, ...], ...], dict[str, FieldSpec]] = {}
         #: Every value plus "unclear", in recipe order: what a verdict is validated against.
@@ -88,11 +97,10 @@ class JudgeRequestBuilder:
         key = tuple(tuple(v) for v in orders.values())
         fields = self._fields.get(key)
         if fields is None:
+            described = f"the {{}} a reader takes the text to have ('{UNCLEAR}': cannot tell)"
             fields = {
                 d: FieldSpec(
-                    type="enum",
-                    values=list(values),
-                    description=f"the {d} a reader takes the text to have ('{UNCLEAR}': cannot tell)",
+                    type="enum", values=list(values), description="" if self.concise else described.format(d)
                 )
                 for d, values in orders.items()
             }
@@ -116,6 +124,26 @@ class JudgeRequestBuilder:
         n = len(texts)
         key = content_hash({"judge_request": list(keys)})
         orders = self.value_orders(key)
+        if max_tokens is None:
+            max_tokens = 64 + n * (8 + 24 * len(self.dimensions))
+        if self.concise:
+            if n != 1:
+                raise ValueError("a concise judge request quotes exactly one row")
+            (row,) = texts
+            if len(row) == 1:
+                prompt = f'Text: "{next(iter(row.values()))}"'
+            else:
+                prompt = "\n".join(f'{name}: "{value}"' for name, value in row.items())
+            return GenerationRequest(
+                key=key,
+                slot_ids=(0,),
+                system=None,
+                prompt=prompt,
+                n_items=1,
+                fields=self._fields_for(orders),
+                max_tokens=max_tokens,
+                temperature=0.0,
+            )
         lines = "\n".join(f"- {d}: {', '.join(values)}" for d, values in orders.items())
         what = "the text below" if n == 1 else f"each of the {n} texts below"
         prompt = (
@@ -129,8 +157,6 @@ class JudgeRequestBuilder:
                 f"\n\nGive one item per text, in the order of the texts: item 1 is your reading of text 1, "
                 f"item {n} of text {n}. Items may be equal: two texts can have the same reading."
             )
-        if max_tokens is None:
-            max_tokens = 64 + n * (8 + 24 * len(self.dimensions))
         return GenerationRequest(
             key=key,
             slot_ids=tuple(range(n)),
