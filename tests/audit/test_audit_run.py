@@ -76,6 +76,16 @@ def test_flag_marks_exactly_the_rows_written_wrong(server: MessagesServer, tmp_p
     for r in judged:
         assert (r["judged_tone"], r["judged_topic"]) != (None, None)
     assert result.validation.ok
+    # The card states the audit's figures and what its columns are (not "recipe fields").
+    card = (out / "README.md").read_text(encoding="utf-8")
+    tone = result.report.audit["per_dimension"]["tone"]["agreement"]
+    assert "## Label audit" in card and "Confusion matrix of tone" in card
+    assert f"| tone | {tone['agree']} / {tone['rows']} |" in card
+    assert (
+        "| judged\\_tone | class label: polite, angry, confused, unclear | The value of tone a blind judge"
+        in card
+    )
+    assert "weak reader" not in card  # the caveat is for the embedded local judge only
 
 
 def test_validation_fails_naming_the_dimension_below_min_agreement(

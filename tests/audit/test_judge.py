@@ -114,3 +114,18 @@ def test_the_local_judge_quotes_one_row_per_request(tmp_path: Path) -> None:
     judge = Judge(LocalBackend(), VerdictStore(tmp_path / "s.sqlite"), DIMS, items_per_request=10)
     # It scores one prompt per request, so several rows in one request would all get the same verdict.
     assert judge.items_per_request == 1
+
+
+def test_the_server_command_line_serves_a_label_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from hf_synth.testing.messages_server import spawned_server
+
+    with spawned_server(0.0, "--label-world", json.dumps(DIMS), "--wrong-share", "0.5") as proc:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", proc.url)  # type: ignore[attr-defined]
+        judge = _judge(tmp_path, items_per_request=3)
+        verdicts = asyncio.run(_judge_and_close(judge, _texts(3)))
+    assert [v["tone"] for v in verdicts] == ["polite", "angry", "confused"]  # type: ignore[index]
