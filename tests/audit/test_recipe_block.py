@@ -119,3 +119,13 @@ def test_plan_estimate_prices_the_audit(tmp_path: Path, capsys: pytest.CaptureFi
     assert table["cost_usd_expected"] > 0 and table["cost_usd_max"] >= table["cost_usd_expected"]
     assert main(["plan", str(path), "--estimate"]) == 0
     assert "label audit (anthropic: claude-haiku-4-5):" in capsys.readouterr().out
+
+
+def test_the_recipe_as_run_reloads_to_the_same_recipe() -> None:
+    # `hf-synth audit DIR` resumes DIR/recipe.yaml: a null that means "off" must survive the round trip.
+    from hf_synth.recipe.dump import recipe_yaml
+
+    recipe = parse_recipe(_recipe())
+    again = parse_recipe(yaml.safe_load(recipe_yaml(recipe)))
+    assert again.dedup.near_threshold is None
+    assert again.fingerprint() == recipe.fingerprint()
