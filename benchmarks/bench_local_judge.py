@@ -53,7 +53,12 @@ def main() -> None:
             load = await backend.warmup()
             start = time.perf_counter()
             try:
-                return [load, time.perf_counter() - start, await judge.judge(texts), time.perf_counter() - start]
+                return [
+                    load,
+                    time.perf_counter() - start,
+                    await judge.judge(texts),
+                    time.perf_counter() - start,
+                ]
             finally:
                 await backend.aclose()
 
