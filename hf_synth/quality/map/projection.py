@@ -1,0 +1,198 @@
+"""2-D positions for reference and synthetic embeddings, practical at 10^5 + 10^5 rows on 2 cores.
+
+`project_2d` runs in three steps (the choice and its measurements: benchmarks/bench_coverage_map.py):
+1. Fit set: a seeded sample of `fit_rows` rows, half from each side (a side smaller than its half gives the
+   rest to the other), plus up to `anchor_rows` members of every region the caller names (`anchors`), so a
+   rare region of 15 reference rows is in the layout itself instead of being interpolated from others.
+2. Rows are L2-normalised (cosine geometry, as the coverage metrics use), PCA to `pca_dims` fitted on the fit
+   set, and UMAP (McInnes, Healy & Melville 2018) lays the fit set out in 2-D with a fixed `random_state`
+   (umap-learn then runs single-threaded and is deterministic).
+3. Every other row is placed at the weighted mean of the 2-D positions of its `n_neighbours` nearest fit
+   rows in the PCA space (exact search, weights decay with distance). This is the initial placement
+   umap-learn's own `transform` starts from; its optimisation epochs after that cost ~100× more time at
+   this size and are skipped.
+Memory: the fit set plus one block of `block_rows` rows at a time; nothing of size N × M.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+from tqdm.auto import tqdm
+
+__all__ = ["Projection", "choose_fit_rows", "project_2d"]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """2-D positions: reference (N, 2) and synthetic (M, 2) float32, how they were made, and timings (s)."""
+
+    reference: np.ndarray
+    synthetic: np.ndarray
+    method: str
+    fit_rows: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _check(name: str, x: np.ndarray) -> None:
+    if x.ndim != 2:
+        raise ValueError(f"{name} embeddings must be a 2-D array (rows, dim), got shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{name} embeddings are empty: the map needs at least one row per side")
+
+
+def choose_fit_rows(
+    n_reference: int,
+    n_synthetic: int,
+    fit_rows: int,
+    seed: int,
+    anchors: Sequence[Sequence[int]] = (),
+    anchor_rows: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (reference indices, synthetic indices) of the fit set (see the module docstring, step 1)."""
+    rng = np.random.default_rng(seed)
+    half = fit_rows // 2
+    take_ref = min(n_reference, max(half, fit_rows - n_synthetic))
+    take_syn = min(n_synthetic, fit_rows - take_ref)
+    ref = set(rng.choice(n_reference, take_ref, replace=False).tolist()) if take_ref < n_reference else None
+    syn = (
+        rng.choice(n_synthetic, take_syn, replace=False) if take_syn < n_synthetic else np.arange(n_synthetic)
+    )
+    if ref is None:
+        return np.arange(n_reference), np.sort(syn)
+    for members in anchors:
+        members = np.asarray(members, dtype=np.int64)
+        if len(members) > anchor_rows:
+            members = rng.choice(members, anchor_rows, replace=False)
+        ref.update(int(i) for i in members)
+    return np.array(sorted(ref), dtype=np.int64), np.sort(syn)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def _layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """2-D layout (n, 2) of the fit set's PCA coordinates and a description of how it was made."""
+    n = len(z)
+    if n < 4:  # UMAP needs a neighbourhood; a handful of rows is drawn by its first two principal axes
+        out = np.zeros((n, 2), dtype=np.float32)
+        out[:, : min(2, z.shape[1])] = z[:, :2]
+        return out, "first two principal components (fewer than 4 rows)"
+    import umap
+
+    k = min(15, n - 1)
+    reducer = umap.UMAP(
+        n_neighbors=k,
+        min_dist=0.1,
+        metric="euclidean",
+        random_state=seed,
+        # Spectral initialisation needs more rows than eigenvectors asked for; tiny sets start from PCA.
+        init="spectral" if n > 2 * k + 2 else "pca",
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        # umap-learn warns that random_state disables parallelism: determinism is the point here.
+        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
+        out = reducer.fit_transform(z)
+    return np.asarray(
+        out, dtype=np.float32
+    ), f"UMAP (umap-learn {umap.__version__}, n_neighbors={k}, min_dist=0.1)"
+
+
+def _place(
+    x: np.ndarray,
+    pca: PCA,
+    index: NearestNeighbors,
+    fit_xy: np.ndarray,
+    block_rows: int,
+    bar: tqdm,
+) -> np.ndarray:
+    """2-D positions (len(x), 2) of rows by the weighted mean of their nearest fit rows, blockwise."""
+    out = np.empty((len(x), 2), dtype=np.float32)
+    for start in range(0, len(x), block_rows):
+        z = pca.transform(_normalise(x[start : start + block_rows])).astype(np.float32)
+        dist, idx = index.kneighbors(z)
+        # Weights fall from 1 at the nearest to e^-1 at the farthest neighbour: a point between two
+        # neighbourhoods lands nearer the closer one instead of midway between them.
+        spread = np.maximum(dist[:, -1:] - dist[:, :1], 1e-9)
+        w = np.exp(-(dist - dist[:, :1]) / spread)
+        w /= w.sum(axis=1, keepdims=True)
+        out[start : start + len(z)] = np.einsum("nk,nkc->nc", w, fit_xy[idx]).astype(np.float32)
+        bar.update(len(z))
+    return out
+
+
+def project_2d(
+    reference: np.ndarray,
+    synthetic: np.ndarray,
+    *,
+    seed: int = 0,
+    fit_rows: int = 10_000,
+    anchors: Sequence[Sequence[int]] = (),
+    anchor_rows: int = 10,
+    pca_dims: int = 50,
+    n_neighbours: int = 10,
+    block_rows: int = 16_384,
+    progress: bool = True,
+) -> Projection:
+    """2-D positions of reference (N, d) and synthetic (M, d) embeddings, deterministic for a seed.
+
+    Args:
+        reference, synthetic: float arrays (rows, d) with the same d (memmaps are read blockwise).
+        fit_rows: rows laid out by UMAP (plus anchors); the rest are placed by nearest neighbours.
+        anchors: reference row indices of regions that must be in the fit set (e.g. uncovered regions).
+        pca_dims: PCA dimensions before UMAP and the neighbour search (capped by d and the fit set).
+        n_neighbours: fit rows averaged to place each other row.
+    Returns: `Projection` with positions in UMAP units (only relative distances mean anything) and
+        seconds for "pca", "layout" and "place".
+    """
+    _check("reference", reference)
+    _check("synthetic", synthetic)
+    if reference.shape[1] != synthetic.shape[1]:
+        raise ValueError(
+            f"reference and synthetic embeddings differ in dimension ({reference.shape[1]} vs "
+            f"{synthetic.shape[1]}): embed both sides with the same model"
+        )
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ref_fit, syn_fit = choose_fit_rows(len(reference), len(synthetic), fit_rows, seed, anchors, anchor_rows)
+    fit = np.concatenate([_normalise(reference[ref_fit]), _normalise(synthetic[syn_fit])])
+    if not np.isfinite(fit).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    dims = max(1, min(pca_dims, fit.shape[1], len(fit) - 1)) if len(fit) > 1 else 1
+    pca = PCA(n_components=dims, svd_solver="full").fit(fit)
+    z_fit = pca.transform(fit).astype(np.float32)
+    seconds["pca"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fit_xy, how = _layout(z_fit, seed)
+    seconds["layout"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    k = min(n_neighbours, len(fit))
+    index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z_fit)
+    total = len(reference) + len(synthetic)
+    with tqdm(total=total, desc="coverage map: placing rows", unit="row", disable=not progress) as bar:
+        ref_xy = _place(reference, pca, index, fit_xy, block_rows, bar)
+        syn_xy = _place(synthetic, pca, index, fit_xy, block_rows, bar)
+    # Fit rows keep the layout's own positions (their nearest fit row is themselves, but averaging with
+    # their other neighbours would pull them inward).
+    ref_xy[ref_fit] = fit_xy[: len(ref_fit)]
+    syn_xy[syn_fit] = fit_xy[len(ref_fit) :]
+    seconds["place"] = time.perf_counter() - t0
+    placed = total - len(fit)
+    method = f"{how} of {len(fit):,} rows ({len(ref_fit):,} reference, {len(syn_fit):,} synthetic, seeded)"
+    method += f" after PCA to {dims} dims"
+    if placed:
+        method += (
+            f"; the other {placed:,} rows placed at the weighted mean of their {k} nearest laid-out rows"
+        )
+    return Projection(ref_xy, syn_xy, method, len(fit), seconds)
