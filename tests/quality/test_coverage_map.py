@@ -10,6 +10,7 @@ fonts-noto-cjk`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import io
 import json
@@ -25,10 +26,8 @@ from PIL import Image
 
 from hf_synth.quality.map import HTML_NAME, PNG_NAME, render_coverage_map
 from hf_synth.quality.map.layers import category_codes, region_outline, seeded_sample
-from hf_synth.quality.map.projection import choose_fit_rows, project_2d
+from hf_synth.quality.map.projection import Projection, choose_fit_rows, project_2d
 
-ROOT = Path(__file__).resolve().parents[2]
-BANKING = ROOT / "hf_synth" / "data" / "banking77" / "test.csv"
 CHROMIUM = os.environ.get("HF_SYNTH_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -72,11 +71,20 @@ def small_sets():
     return ref, syn, ref_texts, syn_texts, labels, regions, ref_lab, syn_lab
 
 
-@pytest.fixture(scope="module")
-def rendered(small_sets, tmp_path_factory):
-    ref, syn, ref_texts, syn_texts, labels, regions, _, _ = small_sets
-    out = tmp_path_factory.mktemp("map")
-    result = render_coverage_map(
+def _circle_layout(ref_lab: np.ndarray, syn_lab: np.ndarray) -> Projection:
+    """Fixed 2-D positions (topic t around a circle, seeded jitter): the renderers' tests need positions,
+    not UMAP (whose numba compilation alone takes > 20 s in a fresh process; it is tested below, slow)."""
+    rng = np.random.default_rng(0)
+    centres = 5 * np.c_[np.cos(np.arange(12) * np.pi / 6), np.sin(np.arange(12) * np.pi / 6)]
+    ref = (centres[ref_lab] + rng.normal(scale=0.4, size=(len(ref_lab), 2))).astype(np.float32)
+    syn = (centres[syn_lab] + rng.normal(scale=0.4, size=(len(syn_lab), 2))).astype(np.float32)
+    return Projection(ref, syn, "fixed test layout", 0)
+
+
+def _render(small_sets, out: Path, **kwargs) -> dict:
+    ref, syn, ref_texts, syn_texts, labels, regions, ref_lab, syn_lab = small_sets
+    kwargs.setdefault("projection", _circle_layout(ref_lab, syn_lab))
+    return render_coverage_map(
         ref,
         syn,
         reference_texts=ref_texts,
@@ -87,8 +95,14 @@ def rendered(small_sets, tmp_path_factory):
         out_dir=out,
         seed=3,
         progress=False,
+        **kwargs,
     )
-    return out, result
+
+
+@pytest.fixture(scope="module")
+def rendered(small_sets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("map")
+    return out, _render(small_sets, out)
 
 
 # ------------------------------------------------------------------------------------------ pure parts
@@ -127,14 +141,19 @@ def test_categories_cap_and_other_bucket():
         category_codes(values[:-1], len(values))
 
 
-def test_outline_ignores_stray_members():
+def test_outline_hugs_members_and_drops_strays():
     rng = np.random.default_rng(0)
+    bounds = (-5.0, 5.0, -5.0, 5.0)
     core = rng.normal(scale=0.1, size=(60, 2))
-    stray = np.array([[50.0, 50.0]])
-    outline = region_outline(np.vstack([core, stray]), pad=0.0)
-    assert np.allclose(outline[0], outline[-1])  # closed
-    assert np.abs(outline).max() < 1.0  # one member projected far away does not stretch the outline
-    assert len(region_outline(np.zeros((1, 2)), pad=0.1)) >= 4  # a single point still gets a shape
+    lines, anchor = region_outline(np.vstack([core, [[3.0, 3.0]]]), bounds)
+    assert len(lines) == 1 and all(np.allclose(line[0], line[-1]) for line in lines)  # closed
+    assert np.abs(lines[0]).max() < 1.0  # one member projected far away neither stretches nor adds a shape
+    assert np.abs(anchor).max() < 0.2
+    # A region the projection split in two gets two shapes, not one hull over the space between them.
+    split = np.vstack([core - 3, core + 3])
+    lines, _ = region_outline(split, bounds)
+    assert len(lines) == 2 and all(np.abs(np.abs(line).mean(axis=0) - 3).max() < 0.5 for line in lines)
+    assert len(region_outline(np.zeros((1, 2)), bounds)[0]) == 1  # a single member still gets a shape
 
 
 def test_projection_rejects_bad_input():
@@ -150,7 +169,7 @@ def test_projection_rejects_bad_input():
 
 def test_render_rejects_mismatched_labels(small_sets, tmp_path):
     ref, syn, ref_texts, syn_texts, labels, _, _, _ = small_sets
-    with pytest.raises(ValueError, match="colour_by='intent'.*columns: tone, topic"):
+    with pytest.raises(ValueError, match=r"colour_by='intent'.*columns: tone, topic"):
         render_coverage_map(
             ref, syn, reference_texts=ref_texts, synthetic_texts=syn_texts, synthetic_labels=labels,
             colour_by="intent", out_dir=tmp_path, progress=False,
@@ -166,6 +185,7 @@ def test_render_rejects_mismatched_labels(small_sets, tmp_path):
 # ------------------------------------------------------------------------------------------ the files
 
 
+@pytest.mark.slow
 def test_projection_keeps_topics_apart_and_the_gap_empty(small_sets):
     """What the map is for: a missing topic's reference rows sit in a place with no synthetic point."""
     ref, syn, _, _, _, regions, ref_lab, syn_lab = small_sets
@@ -218,14 +238,33 @@ def test_png_is_a_map_not_a_blank(rendered):
 
 
 def test_same_seed_same_bytes(small_sets, rendered, tmp_path):
-    ref, syn, ref_texts, syn_texts, labels, regions, _, _ = small_sets
     out, _ = rendered
-    render_coverage_map(
-        ref, syn, reference_texts=ref_texts, synthetic_texts=syn_texts, synthetic_labels=labels,
-        colour_by="topic", regions=regions, out_dir=tmp_path, seed=3, progress=False,
-    )  # fmt: skip
+    _render(small_sets, tmp_path)
     assert (tmp_path / PNG_NAME).read_bytes() == (out / PNG_NAME).read_bytes()
     assert (tmp_path / HTML_NAME).read_bytes() == (out / HTML_NAME).read_bytes()
+    _render(small_sets, tmp_path, hover_synthetic=100)  # another sample of hoverable points
+    assert (tmp_path / HTML_NAME).read_bytes() != (out / HTML_NAME).read_bytes()
+
+
+def test_projection_of_other_rows_is_refused(small_sets, tmp_path):
+    _, _, _, _, _, _, ref_lab, syn_lab = small_sets
+    wrong = _circle_layout(ref_lab[:-1], syn_lab)
+    with pytest.raises(ValueError, match="479 reference and 360 synthetic positions for 480 and 360 rows"):
+        _render(small_sets, tmp_path, projection=wrong)
+
+
+@pytest.mark.slow
+def test_end_to_end_with_umap_is_deterministic(small_sets, tmp_path):
+    """The real projection: same seed → same bytes, a different seed → a different layout."""
+    first = _render(small_sets, tmp_path / "a", projection=None, fit_rows=400)
+    _render(small_sets, tmp_path / "b", projection=None, fit_rows=400)
+    assert "UMAP" in first["method"] and first["fit_rows"] < 840
+    for name in (PNG_NAME, HTML_NAME):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    ref, syn, *_ = small_sets
+    other = project_2d(ref, syn, seed=11, fit_rows=400, progress=False)
+    assert not np.allclose(other.reference, first["projection"].reference)
+    assert first["seconds"]["layout"] > 0 and first["seconds"]["place"] > 0
 
 
 # ---------------------------------------------------------------------------------------- the browser
@@ -237,7 +276,8 @@ class DevTools:
     def __init__(self, profile: Path) -> None:
         cmd_r, cmd_w = os.pipe()
         out_r, out_w = os.pipe()
-        # Move the child's ends above 9 so the shell's `3<&N 4>&M` cannot clobber one with the other.
+        # Move the child's ends above 9 so `3<&N 4>&M` cannot clobber one with the other (bash, not dash:
+        # dash only redirects single-digit descriptors).
         child_in, child_out = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10), fcntl.fcntl(out_w, fcntl.F_DUPFD, 10)
         os.close(cmd_r)
         os.close(out_w)
@@ -247,7 +287,7 @@ class DevTools:
             f"--user-data-dir={profile}", "--remote-debugging-pipe", "--window-size=1400,1000", "about:blank",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", f'exec "$0" "$@" 3<&{child_in} 4>&{child_out}', CHROMIUM, *args],
+            ["/bin/bash", "-c", f'exec "$0" "$@" 3<&{child_in} 4>&{child_out}', CHROMIUM, *args],
             pass_fds=(child_in, child_out),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -304,10 +344,8 @@ class DevTools:
         return result["result"].get("value")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, OSError):
             self.send("Browser.close", session=False)
-        except (RuntimeError, OSError):
-            pass
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -322,10 +360,9 @@ needs_chromium = pytest.mark.skipif(
 
 
 @needs_chromium
-@pytest.mark.slow
 def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path):
     out, _ = rendered
-    _, _, _, syn_texts, _, _, _, syn_lab = small_sets
+    syn_lab = small_sets[7]
     browser = DevTools(tmp_path / "profile")
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"}, session=False)
@@ -343,9 +380,11 @@ def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path)
         state = browser.evaluate(
             """(async () => {
                 const gd = document.getElementById('coverage-map');
-                for (let i = 0; i < 100 && !(gd && gd._fullLayout); i++) await new Promise(r => setTimeout(r, 100));
+                for (let i = 0; i < 100 && !(gd && gd._fullLayout); i++) {
+                  await new Promise(r => setTimeout(r, 100));
+                }
                 return {
-                  traces: gd.data.map(t => [t.type, t.name, (t.x || []).length]),
+                  traces: gd._fullData.map(t => [t.type, t.name, (t.x || []).length]),
                   markers: gd.querySelectorAll('.scatterlayer .point').length,
                   heatmap: gd.querySelectorAll('.heatmaplayer image').length,
                   legend: [...gd.querySelectorAll('.legend .legendtext')].map(e => e.textContent),
@@ -367,12 +406,16 @@ def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path)
         point = browser.evaluate(
             f"""(() => {{
                 const gd = document.getElementById('coverage-map');
-                const c = gd.data.findIndex(t => t.name === {json.dumps(trace_name)});
-                const i = gd.data[c].text.findIndex(s => s.includes('カードが届きません'));
-                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-                return [box.left + xa._offset + xa.l2p(gd.data[c].x[i]), box.top + ya._offset + ya.l2p(gd.data[c].y[i])];
+                // gd.data holds the page's input (arrays base64-encoded); _fullData the decoded arrays.
+                const t = gd._fullData.find(t => t.name === {json.dumps(trace_name)});
+                const i = t.text.findIndex(s => s.includes('カードが届きません'));
+                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+                const box = gd.getBoundingClientRect();
+                if (i < 0) return null;
+                return [box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])];
             }})()"""
         )
+        assert point is not None, f"the markup row is not among the points of {trace_name!r}"
         for dx in (0.0, 0.5):
             browser.send(
                 "Input.dispatchMouseEvent", {"type": "mouseMoved", "x": point[0] + dx, "y": point[1]}
@@ -416,3 +459,28 @@ def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path)
         Image.open(io.BytesIO((tmp_path / "screenshot.png").read_bytes())).convert("RGB")
     ).astype(int)
     assert (np.ptp(img, axis=2) > 60).mean() > 0.001, "screenshot shows no coloured points"
+
+
+def test_png_fonts_cover_cjk():
+    """The PNG's font list finds a CJK font when one is installed (Debian: fonts-noto-cjk), and then a CJK
+    label draws without matplotlib's missing-glyph warning (which the map itself silences)."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from hf_synth.quality.map.fonts import fallback_families
+
+    from matplotlib import font_manager
+
+    families = fallback_families()
+    if not any("CJK" in Path(f).name for f in font_manager.findSystemFonts()):
+        pytest.skip("no CJK system font installed (Debian: apt-get install fonts-noto-cjk)")
+    assert len(families) > 1, "a CJK font is installed but the map's font list does not use it"
+    fig = Figure(figsize=(3, 1))
+    FigureCanvasAgg(fig)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.text(0.1, 0.5, "余额查询 カード 잔액", family=list(families))
+        fig.canvas.draw()
+    assert not [w for w in caught if "missing from font" in str(w.message)]

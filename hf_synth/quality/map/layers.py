@@ -26,6 +26,7 @@ __all__ = [
     "build_layers",
     "category_codes",
     "density_grid",
+    "density_shade",
     "map_bounds",
     "region_outline",
     "seeded_sample",
@@ -137,6 +138,17 @@ def density_grid(
     return h.astype(np.float32)
 
 
+def density_shade(density: np.ndarray, gamma: float = 0.45) -> np.ndarray:
+    """Grey level in [0, 1] per cell: density over its 99.5th percentile among non-empty cells, clipped,
+    to the power `gamma`. The percentile (not the maximum) keeps one very dense cluster from washing out
+    every other area; the power lifts sparse areas so a thin but real part of the reference stays visible."""
+    filled = density[density > 0]
+    if filled.size == 0:
+        return np.zeros_like(density, dtype=np.float32)
+    top = float(np.percentile(filled, 99.5)) or float(filled.max())
+    return (np.clip(density / top, 0.0, 1.0) ** gamma).astype(np.float32)
+
+
 def category_codes(values: Sequence[str] | None, n: int) -> tuple[np.ndarray, list[str]]:
     """(codes (n,) int, names) for a label column: the most frequent MAX_CATEGORIES values keep their own
     code (ties broken by value, so the order is stable), the rest share "other (k values)"."""
@@ -216,40 +228,63 @@ def region_outline(
     return closed, anchor
 
 
-def _place_labels(
-    anchors: np.ndarray, texts: list[str], bounds: tuple[float, float, float, float], font_frac: float
-) -> np.ndarray:
-    """Label centres (k, 2) near each anchor such that label boxes do not overlap, greedy, largest first.
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection area of two boxes (x0, x1, y0, y1)."""
+    return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[2], b[2]))
 
-    Box size is estimated from the character count (0.55 em per character, em = font_frac of the frame
-    side), which holds for both renderers because both draw a square frame of similar size.
+
+def _extent(shapes: list[np.ndarray], anchor: np.ndarray) -> tuple[float, float, float, float]:
+    """Box (x0, x1, y0, y1) of the outline piece around the anchor (the label goes next to the densest
+    piece when the projection split a region), else of the first piece."""
+    boxes = [
+        (float(s[:, 0].min()), float(s[:, 0].max()), float(s[:, 1].min()), float(s[:, 1].max()))
+        for s in shapes
+    ]
+    for box in boxes:
+        if box[0] <= anchor[0] <= box[1] and box[2] <= anchor[1] <= box[3]:
+            return box
+    return boxes[0]
+
+
+def _place_labels(
+    extents: list[tuple[float, float, float, float]],
+    texts: list[str],
+    bounds: tuple[float, float, float, float],
+    font_frac: float,
+) -> np.ndarray:
+    """Label centres (k, 2) just outside each region's extent (x0, x1, y0, y1), greedy in the given order.
+
+    Tries above, below, right and left of the region, then farther out, and keeps the first spot that
+    overlaps no placed label, no region outline box and stays in the frame (else the least bad one). Box
+    size is estimated from the character count (0.6 em per character, em = font_frac of the frame side),
+    which holds for both renderers because both draw a square frame of similar size.
     """
     x0, x1, y0, y1 = bounds
-    side = x1 - x0
-    em = font_frac * side
+    em = font_frac * (x1 - x0)
     placed: list[tuple[float, float, float, float]] = []
-    out = np.empty((len(anchors), 2), dtype=np.float32)
-    steps = [1.6, 3.0, 4.5, 6.5]
-    directions = [(0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1)]
-    for i, ((ax, ay), text) in enumerate(zip(anchors, texts, strict=True)):
-        w, h = 0.55 * em * len(text) + em, 1.5 * em
-        best, best_cost = (ax, ay + steps[0] * em), np.inf
-        for step in steps:
-            for dx, dy in directions:
-                cx = ax + dx * (w / 2 + step * em * 0.5)
-                cy = ay + dy * step * em
+    out = np.empty((len(extents), 2), dtype=np.float32)
+    for i, ((ex0, ex1, ey0, ey1), text) in enumerate(zip(extents, texts, strict=True)):
+        w, h = 0.6 * em * len(text) + em, 1.6 * em
+        mx, my = (ex0 + ex1) / 2, (ey0 + ey1) / 2
+        best, best_cost = (mx, ey1 + h), np.inf
+        for gap in (0.6 * em, 2.5 * em, 5.0 * em, 8.0 * em):
+            spots = [
+                (mx, ey1 + gap + h / 2),
+                (mx, ey0 - gap - h / 2),
+                (ex1 + gap + w / 2, my),
+                (ex0 - gap - w / 2, my),
+            ]
+            for cx, cy in spots:
                 box = (cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2)
                 outside = max(0.0, x0 - box[0]) + max(0.0, box[1] - x1) + max(0.0, y0 - box[2])
                 outside += max(0.0, box[3] - y1)
-                overlap = sum(
-                    max(0.0, min(box[1], b[1]) - max(box[0], b[0]))
-                    * max(0.0, min(box[3], b[3]) - max(box[2], b[2]))
-                    for b in placed
-                )
-                cost = overlap + outside * w + 0.001 * step
+                cost = sum(_overlap(box, b) for b in placed) + 0.3 * sum(_overlap(box, e) for e in extents)
+                cost += outside * w * 10
                 if cost < best_cost:
                     best, best_cost = (cx, cy), cost
-            if best_cost < 0.01:
+                if cost == 0:
+                    break
+            if best_cost == 0:
                 break
         out[i] = best
         placed.append((best[0] - w / 2, best[0] + w / 2, best[1] - h / 2, best[1] + h / 2))
@@ -307,7 +342,8 @@ def build_layers(
         shapes, anchors[i] = region_outline(reference_xy[members], bounds, bins=bins)
         outlines.append(shapes)
     texts = [short_label(str(r.get("label", ""))) for r, _ in kept]
-    label_xy = _place_labels(anchors, texts, bounds, label_font_frac) if kept else anchors
+    extents = [_extent(shapes, anchor) for shapes, anchor in zip(outlines, anchors, strict=True)]
+    label_xy = _place_labels(extents, texts, bounds, label_font_frac) if kept else anchors
     for i, (r, members) in enumerate(kept):
         drawn.append(
             Region(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_synth.quality.map.layers import MapLayers, hover_text, short_label
+from hf_synth.quality.map.layers import MapLayers, density_shade, hover_text, short_label
 
 __all__ = ["DIV_ID", "write_html"]
 
@@ -51,10 +51,8 @@ def _f4(a: np.ndarray) -> np.ndarray:
 def _density_trace(layers: MapLayers) -> dict:
     x0, x1, y0, y1 = layers.bounds
     bins = layers.density.shape[0]
-    vmax = float(layers.density.max()) or 1.0
-    # Same contrast as the PNG's PowerNorm(0.45); empty cells are transparent (None).
-    z = (layers.density / vmax) ** 0.45
-    z = np.where(layers.density > 0, np.round(z, 3), np.nan)
+    # The PNG's grey levels; empty cells are transparent (NaN → null).
+    z = np.where(layers.density > 0, np.round(density_shade(layers.density), 3), np.nan)
     step_x, step_y = (x1 - x0) / bins, (y1 - y0) / bins
     return {
         "type": "heatmap",

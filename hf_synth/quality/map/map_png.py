@@ -8,19 +8,20 @@ same layers (no timestamp or version in the file).
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LinearSegmentedColormap, PowerNorm
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from hf_synth.quality.map.fonts import fallback_families
-from hf_synth.quality.map.layers import MapLayers, short_label
+from hf_synth.quality.map.layers import MapLayers, density_shade, short_label
 
 __all__ = ["REGION_COLOUR", "write_png"]
 
@@ -57,13 +58,13 @@ def _draw(layers: MapLayers, *, title: str, footnote: str, seed: int) -> Figure:
     fig.set_layout_engine(None)
     ax = fig.add_axes((0.02, 0.08, 0.70, 0.84))
     x0, x1, y0, y1 = layers.bounds
-    vmax = float(layers.density.max()) or 1.0
     ax.imshow(
-        layers.density,
+        density_shade(layers.density),
         extent=(x0, x1, y0, y1),
         origin="lower",
         cmap=_GREYS,
-        norm=PowerNorm(0.45, vmin=0.0, vmax=vmax),
+        vmin=0.0,
+        vmax=1.0,
         interpolation="bilinear",
         zorder=0,
     )
@@ -137,5 +138,6 @@ def _draw(layers: MapLayers, *, title: str, footnote: str, seed: int) -> Figure:
         title_fontsize=11,
     )
     fig.text(0.02, 0.955, title, fontsize=15, weight="bold", ha="left", va="center")
-    fig.text(0.02, 0.04, footnote, fontsize=9, color="#555555", ha="left", va="center", wrap=True)
+    wrapped = "\n".join(textwrap.fill(part, 190) for part in footnote.split("\n"))
+    fig.text(0.02, 0.045, wrapped, fontsize=9, color="#555555", ha="left", va="center", linespacing=1.4)
     return fig

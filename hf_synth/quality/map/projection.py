@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +26,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from tqdm.auto import tqdm
 
-__all__ = ["Projection", "choose_fit_rows", "project_2d"]
+__all__ = ["Layout", "Projection", "choose_fit_rows", "project_2d", "umap_layout"]
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,24 @@ def choose_fit_rows(
     return np.array(sorted(ref), dtype=np.int64), np.sort(syn)
 
 
+def _require_finite(name: str, block: np.ndarray, rows: np.ndarray) -> None:
+    """Raise naming the first row (index into the caller's array) that holds NaN or inf."""
+    bad = ~np.isfinite(block).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} embeddings: row {int(rows[np.argmax(bad)])} holds NaN or infinite values")
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norm > 0, norm, 1.0)
 
 
-def _layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-    """2-D layout (n, 2) of the fit set's PCA coordinates and a description of how it was made."""
+Layout = Callable[[np.ndarray, int], tuple[np.ndarray, str]]
+
+
+def umap_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """2-D layout (n, 2) of the fit set's PCA coordinates (n, p) and a description of how it was made."""
     n = len(z)
     if n < 4:  # UMAP needs a neighbourhood; a handful of rows is drawn by its first two principal axes
         out = np.zeros((n, 2), dtype=np.float32)
@@ -110,6 +120,7 @@ def _layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
 
 
 def _place(
+    name: str,
     x: np.ndarray,
     pca: PCA,
     index: NearestNeighbors,
@@ -120,7 +131,9 @@ def _place(
     """2-D positions (len(x), 2) of rows by the weighted mean of their nearest fit rows, blockwise."""
     out = np.empty((len(x), 2), dtype=np.float32)
     for start in range(0, len(x), block_rows):
-        z = pca.transform(_normalise(x[start : start + block_rows])).astype(np.float32)
+        block = _normalise(x[start : start + block_rows])
+        _require_finite(name, block, np.arange(start, start + len(block)))
+        z = pca.transform(block).astype(np.float32)
         dist, idx = index.kneighbors(z)
         # Weights fall from 1 at the nearest to e^-1 at the farthest neighbour: a point between two
         # neighbourhoods lands nearer the closer one instead of midway between them.
@@ -144,6 +157,7 @@ def project_2d(
     n_neighbours: int = 10,
     block_rows: int = 16_384,
     progress: bool = True,
+    layout: Layout = umap_layout,
 ) -> Projection:
     """2-D positions of reference (N, d) and synthetic (M, d) embeddings, deterministic for a seed.
 
@@ -153,6 +167,8 @@ def project_2d(
         anchors: reference row indices of regions that must be in the fit set (e.g. uncovered regions).
         pca_dims: PCA dimensions before UMAP and the neighbour search (capped by d and the fit set).
         n_neighbours: fit rows averaged to place each other row.
+        layout: (PCA coordinates of the fit set, seed) → ((n, 2) positions, description); the benchmark
+            swaps in other methods through it.
     Returns: `Projection` with positions in UMAP units (only relative distances mean anything) and
         seconds for "pca", "layout" and "place".
     """
@@ -164,25 +180,26 @@ def project_2d(
             f"{synthetic.shape[1]}): embed both sides with the same model"
         )
     seconds: dict[str, float] = {}
+    total = len(reference) + len(synthetic)
     t0 = time.perf_counter()
     ref_fit, syn_fit = choose_fit_rows(len(reference), len(synthetic), fit_rows, seed, anchors, anchor_rows)
+    for name, x, rows in (("reference", reference, ref_fit), ("synthetic", synthetic, syn_fit)):
+        _require_finite(name, np.asarray(x[rows], dtype=np.float32), rows)
     fit = np.concatenate([_normalise(reference[ref_fit]), _normalise(synthetic[syn_fit])])
-    if not np.isfinite(fit).all():
-        raise ValueError("embeddings contain NaN or infinite values")
     dims = max(1, min(pca_dims, fit.shape[1], len(fit) - 1)) if len(fit) > 1 else 1
     pca = PCA(n_components=dims, svd_solver="full").fit(fit)
     z_fit = pca.transform(fit).astype(np.float32)
     seconds["pca"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fit_xy, how = _layout(z_fit, seed)
-    seconds["layout"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    k = min(n_neighbours, len(fit))
-    index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z_fit)
-    total = len(reference) + len(synthetic)
-    with tqdm(total=total, desc="coverage map: placing rows", unit="row", disable=not progress) as bar:
-        ref_xy = _place(reference, pca, index, fit_xy, block_rows, bar)
-        syn_xy = _place(synthetic, pca, index, fit_xy, block_rows, bar)
+    with tqdm(total=total, desc="coverage map: layout", unit="row", disable=not progress) as bar:
+        fit_xy, how = layout(z_fit, seed)
+        seconds["layout"] = time.perf_counter() - t0
+        bar.set_description("coverage map: placing rows")
+        t0 = time.perf_counter()
+        k = min(n_neighbours, len(fit))
+        index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z_fit)
+        ref_xy = _place("reference", reference, pca, index, fit_xy, block_rows, bar)
+        syn_xy = _place("synthetic", synthetic, pca, index, fit_xy, block_rows, bar)
     # Fit rows keep the layout's own positions (their nearest fit row is themselves, but averaging with
     # their other neighbours would pull them inward).
     ref_xy[ref_fit] = fit_xy[: len(ref_fit)]

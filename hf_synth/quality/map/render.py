@@ -11,7 +11,7 @@ import numpy as np
 from hf_synth.quality.map.layers import build_layers
 from hf_synth.quality.map.map_html import write_html
 from hf_synth.quality.map.map_png import write_png
-from hf_synth.quality.map.projection import project_2d
+from hf_synth.quality.map.projection import Projection, project_2d
 
 __all__ = ["HTML_NAME", "PNG_NAME", "render_coverage_map"]
 
@@ -46,6 +46,14 @@ def _check_inputs(
         raise ValueError(f"colour_by={colour_by!r} is not a synthetic label column (columns: {known})")
 
 
+def _check_projection(projection: Projection, n: int, m: int) -> None:
+    if projection.reference.shape != (n, 2) or projection.synthetic.shape != (m, 2):
+        raise ValueError(
+            f"projection holds {len(projection.reference)} reference and {len(projection.synthetic)} "
+            f"synthetic positions for {n} and {m} rows: pass the projection of these same rows"
+        )
+
+
 def render_coverage_map(
     reference_emb: np.ndarray,
     synthetic_emb: np.ndarray,
@@ -60,6 +68,7 @@ def render_coverage_map(
     fit_rows: int = 10_000,
     hover_reference: int = 2_000,
     hover_synthetic: int = 6_000,
+    projection: Projection | None = None,
     progress: bool = True,
 ) -> dict:
     """Project both sides to 2-D and write the static and the interactive coverage map into `out_dir`.
@@ -68,7 +77,7 @@ def render_coverage_map(
         reference_emb (N, d), synthetic_emb (M, d): float32 embeddings (same model; memmaps fine).
         reference_texts (N), synthetic_texts (M): the texts shown on hover (any script).
         synthetic_labels: {dimension: M values}; every dimension is shown on hover.
-        colour_by: the dimension that colours the synthetic points (None: one colour). The 11 most frequent
+        colour_by: the dimension that colours the synthetic points (None: one colour). The 8 most frequent
             values get their own colour, the rest share "other (k values)".
         regions: reference regions, each {"members": reference row indices, "label": short medoid text,
             "missing": bool, "share": float (reference mass, 0-1), optional "examples": [str]}; missing
@@ -77,16 +86,23 @@ def render_coverage_map(
         seed: same inputs and seed → byte-identical files.
         fit_rows: rows laid out by UMAP; the rest are placed by nearest neighbours (`project_2d`).
         hover_reference, hover_synthetic: caps on the hoverable points in the HTML (seeded samples).
-    Returns: {"png": path, "html": path, "method": how positions were made, "fit_rows": int,
-        "hover_points": {"reference": int, "synthetic": int}, "seconds": {"pca", "layout", "place",
-        "png", "html", "total"}, "html_bytes": int}.
+        projection: positions from an earlier call's result["projection"] (same rows, same order): re-render,
+            e.g. coloured by another dimension, without projecting again.
+    Returns: {"png": path, "html": path, "projection": `Projection` (reusable), "method": how positions
+        were made, "fit_rows": int, "regions_outlined": int, "hover_points": {"reference": int,
+        "synthetic": int}, "seconds": {"pca", "layout", "place", "png", "html", "total"} (projection
+        stages 0 when a projection was passed), "html_bytes": int}.
     """
     t_start = time.perf_counter()
     _check_inputs(reference_emb, synthetic_emb, reference_texts, synthetic_texts, synthetic_labels, colour_by)
-    anchors = [r.get("members", ()) for r in regions if r.get("missing")]
-    proj = project_2d(
-        reference_emb, synthetic_emb, seed=seed, fit_rows=fit_rows, anchors=anchors, progress=progress
-    )
+    if projection is None:
+        anchors = [r.get("members", ()) for r in regions if r.get("missing")]
+        proj = project_2d(
+            reference_emb, synthetic_emb, seed=seed, fit_rows=fit_rows, anchors=anchors, progress=progress
+        )
+    else:
+        _check_projection(projection, len(reference_emb), len(synthetic_emb))
+        proj = projection
     layers = build_layers(
         proj.reference,
         proj.synthetic,
@@ -106,7 +122,7 @@ def render_coverage_map(
         else f"{outlined} uncovered region{'s' if outlined != 1 else ''} outlined."
     )
     how = f"Positions: {proj.method}. Only neighbourhoods are meaningful, not axes or long distances."
-    seconds = dict(proj.seconds)
+    seconds = dict(proj.seconds) if projection is None else {"pca": 0.0, "layout": 0.0, "place": 0.0}
     t0 = time.perf_counter()
     png = write_png(
         layers,
@@ -140,6 +156,7 @@ def render_coverage_map(
     return {
         "png": png,
         "html": html_path,
+        "projection": proj,
         "method": proj.method,
         "fit_rows": proj.fit_rows,
         "hover_points": {"reference": h_ref, "synthetic": h_syn},
