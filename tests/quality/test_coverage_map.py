@@ -466,12 +466,11 @@ def test_png_fonts_cover_cjk():
     label draws without matplotlib's missing-glyph warning (which the map itself silences)."""
     import warnings
 
+    from matplotlib import font_manager
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from hf_synth.quality.map.fonts import fallback_families
-
-    from matplotlib import font_manager
 
     families = fallback_families()
     if not any("CJK" in Path(f).name for f in font_manager.findSystemFonts()):
