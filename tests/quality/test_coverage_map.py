@@ -26,7 +26,7 @@ from PIL import Image
 
 from hf_synth.quality.map import HTML_NAME, PNG_NAME, render_coverage_map
 from hf_synth.quality.map.layers import category_codes, region_outline, seeded_sample
-from hf_synth.quality.map.projection import Projection, choose_fit_rows, project_2d
+from hf_synth.quality.map.projection import Projection, choose_fit_rows, place_among, project_2d
 
 CHROMIUM = os.environ.get("HF_SYNTH_CHROMIUM", "/usr/bin/chromium")
 
@@ -483,3 +483,15 @@ def test_png_fonts_cover_cjk():
         fig.text(0.1, 0.5, "余额查询 カード 잔액", family=list(families))
         fig.canvas.draw()
     assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_placement_does_not_land_between_two_places():
+    """A row whose nearest laid-out rows sit in two places on the map goes to the heavier place, not into
+    the empty space between them (which would paint points into the gaps the map must show)."""
+    xy = np.array([[0.0, 0.0]] * 6 + [[10.0, 0.0]] * 4)[None] + np.linspace(0, 0.01, 10)[None, :, None]
+    dist = np.linspace(1.0, 1.5, 10)[None]
+    pos = place_among(dist, xy, radius=1.0)
+    assert np.abs(pos[0] - [0.0, 0.0]).max() < 0.1
+    # Nearer neighbours weigh more: the 4 nearest at x = 10 beat the 6 farther ones at x = 0.
+    pos = place_among(dist, xy[:, ::-1], radius=1.0)
+    assert np.abs(pos[0] - [10.0, 0.0]).max() < 0.1

@@ -7,10 +7,10 @@
 2. Rows are L2-normalised (cosine geometry, as the coverage metrics use), PCA to `pca_dims` fitted on the fit
    set, and UMAP (McInnes, Healy & Melville 2018) lays the fit set out in 2-D with a fixed `random_state`
    (umap-learn then runs single-threaded and is deterministic).
-3. Every other row is placed at the weighted mean of the 2-D positions of its `n_neighbours` nearest fit
-   rows in the PCA space (exact search, weights decay with distance). This is the initial placement
-   umap-learn's own `transform` starts from; its optimisation epochs after that cost ~100× more time at
-   this size and are skipped.
+3. Every other row is placed from the 2-D positions of its `n_neighbours` nearest fit rows in the PCA
+   space (exact search): their weighted mean, restricted to the neighbours in the heaviest neighbourhood
+   on the map (`place_among`). The weighted mean is the initial placement umap-learn's own `transform`
+   starts from; its optimisation epochs after that cost ~100× more time at this size and are skipped.
 Memory: the fit set plus one block of `block_rows` rows at a time; nothing of size N × M.
 """
 
@@ -26,7 +26,15 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from tqdm.auto import tqdm
 
-__all__ = ["Layout", "Projection", "choose_fit_rows", "project_2d", "umap_layout"]
+__all__ = [
+    "Layout",
+    "Projection",
+    "choose_fit_rows",
+    "local_scale",
+    "place_among",
+    "project_2d",
+    "umap_layout",
+]
 
 
 @dataclass(frozen=True)
@@ -119,29 +127,54 @@ def umap_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     ), f"UMAP (umap-learn {umap.__version__}, n_neighbors={k}, min_dist=0.1)"
 
 
+def local_scale(fit_xy: np.ndarray, k: int = 10) -> float:
+    """Median 2-D distance from a laid-out row to its k-th nearest laid-out row: the size of a
+    neighbourhood on the map, in layout units."""
+    if len(fit_xy) < 2:
+        return 1.0
+    k = min(k, len(fit_xy) - 1)
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(fit_xy).kneighbors(fit_xy)
+    return float(np.median(dist[:, -1])) or 1.0
+
+
+def place_among(dist: np.ndarray, neighbours_xy: np.ndarray, radius: float) -> np.ndarray:
+    """2-D positions (n, 2) of rows from their nearest laid-out rows: distances (n, k), ascending, in the
+    PCA space, and those rows' 2-D positions (n, k, 2).
+
+    The plain weighted mean of the k positions lands in empty space when the neighbours sit in two places
+    on the map (streaks of points between clusters, filling exactly the gaps the map must show). So the
+    mean is taken only over the neighbours within `radius` of the heaviest place: the neighbour with the
+    most weight within `radius` of it. Weights fall from 1 at the nearest to e^-1 at the farthest neighbour.
+    """
+    spread = np.maximum(dist[:, -1:] - dist[:, :1], 1e-9)
+    w = np.exp(-(dist - dist[:, :1]) / spread)
+    gaps = neighbours_xy[:, :, None, :] - neighbours_xy[:, None, :, :]
+    close = (gaps**2).sum(axis=-1) <= radius**2  # (n, k, k)
+    mass = np.einsum("nij,nj->ni", close, w)
+    centre = np.argmax(mass, axis=1)
+    keep = close[np.arange(len(dist)), centre] * w
+    keep /= keep.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkc->nc", keep, neighbours_xy).astype(np.float32)
+
+
 def _place(
     name: str,
     x: np.ndarray,
     pca: PCA,
     index: NearestNeighbors,
     fit_xy: np.ndarray,
+    radius: float,
     block_rows: int,
     bar: tqdm,
 ) -> np.ndarray:
-    """2-D positions (len(x), 2) of rows by the weighted mean of their nearest fit rows, blockwise."""
+    """2-D positions (len(x), 2) of rows by `place_among` their nearest fit rows, blockwise."""
     out = np.empty((len(x), 2), dtype=np.float32)
     for start in range(0, len(x), block_rows):
         block = _normalise(x[start : start + block_rows])
         _require_finite(name, block, np.arange(start, start + len(block)))
-        z = pca.transform(block).astype(np.float32)
-        dist, idx = index.kneighbors(z)
-        # Weights fall from 1 at the nearest to e^-1 at the farthest neighbour: a point between two
-        # neighbourhoods lands nearer the closer one instead of midway between them.
-        spread = np.maximum(dist[:, -1:] - dist[:, :1], 1e-9)
-        w = np.exp(-(dist - dist[:, :1]) / spread)
-        w /= w.sum(axis=1, keepdims=True)
-        out[start : start + len(z)] = np.einsum("nk,nkc->nc", w, fit_xy[idx]).astype(np.float32)
-        bar.update(len(z))
+        dist, idx = index.kneighbors(pca.transform(block).astype(np.float32))
+        out[start : start + len(block)] = place_among(dist, fit_xy[idx], radius)
+        bar.update(len(block))
     return out
 
 
@@ -198,8 +231,9 @@ def project_2d(
         t0 = time.perf_counter()
         k = min(n_neighbours, len(fit))
         index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z_fit)
-        ref_xy = _place("reference", reference, pca, index, fit_xy, block_rows, bar)
-        syn_xy = _place("synthetic", synthetic, pca, index, fit_xy, block_rows, bar)
+        radius = local_scale(fit_xy)
+        ref_xy = _place("reference", reference, pca, index, fit_xy, radius, block_rows, bar)
+        syn_xy = _place("synthetic", synthetic, pca, index, fit_xy, radius, block_rows, bar)
     # Fit rows keep the layout's own positions (their nearest fit row is themselves, but averaging with
     # their other neighbours would pull them inward).
     ref_xy[ref_fit] = fit_xy[: len(ref_fit)]
@@ -210,6 +244,8 @@ def project_2d(
     method += f" after PCA to {dims} dims"
     if placed:
         method += (
-            f"; the other {placed:,} rows placed at the weighted mean of their {k} nearest laid-out rows"
+            f"; the other {placed:,} rows placed among their {k} nearest laid-out rows "
+            "(weighted mean of those "
+            "in the heaviest neighbourhood on the map)"
         )
     return Projection(ref_xy, syn_xy, method, len(fit), seconds)
