@@ -98,8 +98,12 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 Layout = Callable[[np.ndarray, int], tuple[np.ndarray, str]]
 
 
-def umap_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-    """2-D layout (n, 2) of the fit set's PCA coordinates (n, p) and a description of how it was made."""
+def umap_layout(z: np.ndarray, seed: int, n_epochs: int | None = None) -> tuple[np.ndarray, str]:
+    """2-D layout (n, 2) of the fit set's PCA coordinates (n, p) and a description of how it was made.
+
+    n_epochs: None → 500 up to 4,096 rows, else 200. umap-learn's own default switches at 10,000 rows,
+    which would make a 10,000-row fit 2.5× slower than a 10,001-row one.
+    """
     n = len(z)
     if n < 4:  # UMAP needs a neighbourhood; a handful of rows is drawn by its first two principal axes
         out = np.zeros((n, 2), dtype=np.float32)
@@ -121,6 +125,7 @@ def umap_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
         # Spectral initialisation needs more rows than eigenvectors asked for; tiny sets start from PCA.
         init="spectral" if n > 2 * k + 2 else "pca",
         n_jobs=1,
+        n_epochs=n_epochs or (500 if n <= 4_096 else 200),
         precomputed_knn=(idx, dist, None),
     )
     with warnings.catch_warnings():
