@@ -189,12 +189,12 @@ def hover_text(text: str, labels: dict[str, str], width: int = 72, max_chars: in
 
 
 def region_outline(
-    xy: np.ndarray, bounds: tuple[float, float, float, float], bins: int = 200, sigma: float = 2.0
+    xy: np.ndarray, bounds: tuple[float, float, float, float], bins: int = 200, sigma: float = 1.5
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """(closed polylines, anchor (2,)) outlining where a region's members lie on the map.
 
     The outline is a contour of the members' own smoothed density (Gaussian of `sigma` grid cells) at half
-    the peak a single isolated member makes, so it hugs the members wherever the projection put them: a
+    the peak a single isolated member makes, or a tenth of the region's own peak if higher, so it hugs the members wherever the projection put them: a
     region split in two gets two shapes, not one hull spanning the covered space between them. Pieces
     holding fewer than max(2, 10%) of the members (strays) are dropped unless nothing else is left. The
     anchor (where the label points) is the members' densest cell.
@@ -210,7 +210,9 @@ def region_outline(
     xc, yc = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
     iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
     anchor = np.array([xc[ix], yc[iy]], dtype=np.float32)
-    level = 0.5 / (2 * np.pi * sigma**2)
+    # Half the peak of one isolated member, or a tenth of the region's own peak when members are stacked
+    # (placed rows share positions): a fixed level would ring a stack of 1,000 members ~4 sigma out.
+    level = max(0.5 / (2 * np.pi * sigma**2), 0.1 * float(grid.max()))
     # Pad by one empty cell so a shape touching the frame still closes.
     padded = np.pad(grid, 1)
     step_x, step_y = xs[1] - xs[0], ys[1] - ys[0]

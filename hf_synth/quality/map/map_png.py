@@ -35,8 +35,8 @@ _GREYS = LinearSegmentedColormap.from_list(
 def _dot_style(n: int) -> tuple[float, float]:
     """(marker area in pt², alpha) for n synthetic dots: big and opaque when few, small and translucent
     when many, so 100 rows stay visible and 100,000 rows do not paint the whole frame solid."""
-    size = float(np.clip(120.0 / np.sqrt(max(n, 1) / 100.0), 1.5, 30.0))
-    alpha = float(np.clip(1.2 - 0.2 * np.log10(max(n, 1)), 0.2, 0.9))
+    size = float(np.clip(120.0 / np.sqrt(max(n, 1) / 100.0), 4.0, 30.0))
+    alpha = float(np.clip(1.2 - 0.2 * np.log10(max(n, 1)), 0.35, 0.9))
     return size, alpha
 
 
@@ -138,6 +138,6 @@ def _draw(layers: MapLayers, *, title: str, footnote: str, seed: int) -> Figure:
         title_fontsize=11,
     )
     fig.text(0.02, 0.955, title, fontsize=15, weight="bold", ha="left", va="center")
-    wrapped = "\n".join(textwrap.fill(part, 190) for part in footnote.split("\n"))
+    wrapped = "\n".join(textwrap.fill(part, 165) for part in footnote.split("\n"))
     fig.text(0.02, 0.045, wrapped, fontsize=9, color="#555555", ha="left", va="center", linespacing=1.4)
     return fig
