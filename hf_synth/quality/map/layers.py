@@ -194,9 +194,10 @@ def region_outline(
     """(closed polylines, anchor (2,)) outlining where a region's members lie on the map.
 
     The outline is a contour of the members' own smoothed density (Gaussian of `sigma` grid cells) at half
-    the peak a single isolated member makes, or a tenth of the region's own peak if higher, so it hugs the members wherever the projection put them: a
-    region split in two gets two shapes, not one hull spanning the covered space between them. Pieces
-    holding fewer than max(2, 10%) of the members (strays) are dropped unless nothing else is left. The
+    the peak a single isolated member makes, or a tenth of the region's own peak if higher, so it hugs the
+    members wherever the projection put them: a region split in two gets two shapes, not one hull spanning
+    the covered space between them. Pieces holding fewer than max(2, 10%) of the members (strays) are
+    dropped unless nothing else is left. The
     anchor (where the label points) is the members' densest cell.
     """
     from contourpy import contour_generator
