@@ -6,21 +6,22 @@ benchmark row is a random point on the segment between two queries of one intent
 keep the real geometry of the intents. Reference: 72 intents with Zipf sizes plus 5 rare intents of 15 rows.
 Synthetic: the same distribution without the 5 rare intents and 5 mid-sized ones (10 missing intents).
 
-1. render: `render_coverage_map` end to end in a fresh process (so UMAP's numba compilation is included, as a
-   CLI call pays it): projection (PCA, layout, placement), PNG and HTML time, HTML size, peak RSS, and the
+1. render: `render_coverage_map` end to end (t-SNE layout of a 10,000-row fit set, the rest placed by
+   nearest neighbours): projection (PCA, layout, placement), PNG and HTML time, HTML size, peak RSS, and the
    time headless Chromium takes to load and draw the page (minus a blank page).
-2. compare (--compare): candidate layouts on one fit set with the same placement, timed (wall and CPU)
-   and scored on what the map must show:
+2. compare (--compare): candidate layouts on one fit set with the same placement, timed (wall and CPU; the
+   first UMAP row includes numba's compilation, the second does not) and scored on what the map must
+   show:
    - purity: share of same-intent rows around a row on the map (2,000 seeded rows), where "around" is
      what the eye resolves, a disc of 1% of the frame side (≈ 8 px on the PNG), so rows stacked on one
      spot count as one place; the 10-nearest-rows figure in the 384-d space is given as the ceiling;
    - gap (missing intents): share of the missing intents' reference rows whose disc is < 5% synthetic,
      i.e. which sit in a visibly empty area (384-d ceiling: < 5% synthetic among the 10 nearest rows);
    - rare gap: the same for the 5 rare intents only.
-   Also timed: umap-learn's own `transform` for the placed rows (measured on 2,000 rows, extrapolated).
+   Also timed: openTSNE's and umap-learn's own `transform` for the placed rows (1,000 rows, extrapolated).
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_coverage_map.py [--n 100000] [--compare]
-     [--fit-rows 10000] [--out DIR]; openTSNE is compared when importable.
+     [--fit-rows 10000] [--out DIR]; UMAP is compared when umap-learn is installed (not a dependency).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +44,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sklearn.neighbors import NearestNeighbors  # noqa: E402
+
 from hf_synth.quality.map import render_coverage_map  # noqa: E402
-from hf_synth.quality.map.projection import project_2d, umap_layout  # noqa: E402
+from hf_synth.quality.map.projection import project_2d, tsne_layout  # noqa: E402
 
 BANKING = ROOT / "hf_synth" / "data" / "banking77" / "test.csv"
 CHROMIUM = "/usr/bin/chromium"
@@ -177,7 +181,7 @@ def bench_render(data: dict, out: Path, fit_rows: int) -> None:
     print(f"  method: {result['method']}")
     print(
         f"  projection {s['pca'] + s['layout'] + s['place']:.1f} s (PCA {s['pca']:.1f}, "
-        f"layout {s['layout']:.1f} incl. numba compilation, placement {s['place']:.1f}); "
+        f"layout {s['layout']:.1f}, placement {s['place']:.1f}); "
         f"PNG {s['png']:.1f} s; HTML {s['html']:.1f} s"
     )
     print(f"  total {wall:.1f} s wall, {cpu:.1f} s CPU; peak RSS {peak_rss_gb():.2f} GB")
@@ -253,11 +257,47 @@ def quality(data: dict, xy: np.ndarray, hd_cache: dict, seed: int = 1) -> dict:
     return out
 
 
-def _opentsne_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-    import openTSNE
+def umap_layout(
+    z: np.ndarray, seed: int, *, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None
+) -> tuple[np.ndarray, str]:
+    """2-D layout (n, 2) of the fit set's PCA coordinates (n, p) and a description of how it was made.
 
-    emb = openTSNE.TSNE(n_jobs=2, random_state=seed, verbose=False).fit(z)
-    return np.asarray(emb, dtype=np.float32), f"openTSNE {openTSNE.__version__}"
+    n_epochs: None → 500 up to 4,096 rows, else 200. umap-learn's own default switches at 10,000 rows,
+    which would make a 10,000-row fit 2.5× slower than a 10,001-row one.
+    """
+    n = len(z)
+    if n < 4:  # UMAP needs a neighbourhood; a handful of rows is drawn by its first two principal axes
+        out = np.zeros((n, 2), dtype=np.float32)
+        out[:, : min(2, z.shape[1])] = z[:, :2]
+        return out, "first two principal components (fewer than 4 rows)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # umap-learn announces that TensorFlow (ParametricUMAP) is missing
+        import umap
+
+    k = min(n_neighbors, n - 1)  # neighbours per row, the row itself included (umap-learn's convention)
+    # Exact neighbours from sklearn instead of umap-learn's NNDescent: exact, and it skips compiling
+    # pynndescent (≈ 70 of the ≈ 110 CPU seconds a first 10,000-row fit takes in a fresh process).
+    dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z).kneighbors(z)
+    reducer = umap.UMAP(
+        n_neighbors=k,
+        min_dist=min_dist,
+        metric="euclidean",
+        random_state=seed,
+        # Spectral initialisation needs more rows than eigenvectors asked for; tiny sets start from PCA.
+        init="spectral" if n > 2 * k + 2 else "pca",
+        n_jobs=1,
+        n_epochs=n_epochs or (500 if n <= 4_096 else 200),
+        precomputed_knn=(idx, dist, None),
+    )
+    with warnings.catch_warnings():
+        # umap-learn warns that random_state disables parallelism (determinism is the point here) and
+        # that a precomputed kNN without its search index cannot `transform` (not used).
+        warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+        out = np.asarray(reducer.fit_transform(z), dtype=np.float32)
+    return (
+        out,
+        f"UMAP (umap-learn {umap.__version__}, n_neighbors={k}, min_dist={min_dist:g}, exact neighbours)",
+    )
 
 
 def _pca_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
@@ -267,22 +307,23 @@ def _pca_layout(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
 def bench_compare(data: dict, fit_rows: int) -> None:
     anchors = [r["members"] for r in intent_regions(data) if r["missing"]]
     candidates = [
-        ("umap", umap_layout, anchors),
-        ("umap, no anchors", umap_layout, ()),
-        ("umap, 500 epochs", functools.partial(umap_layout, n_epochs=500), anchors),
-        ("pca", _pca_layout, anchors),
+        ("t-SNE (default)", tsne_layout, anchors),
+        ("t-SNE, no anchors", tsne_layout, ()),
+        ("t-SNE, 100 main it.", functools.partial(tsne_layout, main_iterations=100), anchors),
+        ("t-SNE, 500 main it.", functools.partial(tsne_layout, main_iterations=500), anchors),
+        ("PCA", _pca_layout, anchors),
     ]
-    try:
-        import openTSNE  # noqa: F401
-
-        candidates.append(("opentsne", _opentsne_layout, anchors))
-    except ImportError:
-        print("  (openTSNE not importable: not compared)")
+    if _umap_importable():
+        candidates[-1:-1] = [
+            ("UMAP", umap_layout, anchors),
+            ("UMAP, min_dist 0", functools.partial(umap_layout, min_dist=0.0), anchors),
+        ]
+    else:
+        print("  (umap-learn not installed: UMAP not compared)")
     hd: dict = {}
     print(
-        f"\nlayout candidates (warm: numba already compiled), fit set {fit_rows:,} rows + up to 10 rows "
-        "of every "
-        "missing intent (anchors), the rest placed by 10 nearest fit rows:"
+        f"\nlayout candidates, fit set {fit_rows:,} rows + up to 10 rows of every missing intent (anchors), "
+        "the rest placed among their 10 nearest fit rows:"
     )
     for name, layout, anchor_sets in candidates:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -298,30 +339,54 @@ def bench_compare(data: dict, fit_rows: int) -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         q = quality(data, np.vstack([proj.reference, proj.synthetic]), hd)
         print(
-            f"  {name:17s} layout {proj.seconds['layout']:6.1f} s, total {wall:6.1f} s wall / "
-            f"{cpu:6.1f} s CPU | "
-            f"purity {q['purity_2d']:.3f} (384-d {q['purity_hd']:.3f}) | gap {q['gap_2d']:.3f} "
+            f"  {name:20s} layout {proj.seconds['layout']:6.1f} s, total {wall:6.1f} s wall / "
+            f"{cpu:6.1f} s CPU"
+            f" | purity {q['purity_2d']:.3f} (384-d {q['purity_hd']:.3f}) | gap {q['gap_2d']:.3f} "
             f"(384-d {q['gap_hd']:.3f}) | rare gap {q['rare_gap_2d']:.3f} (384-d {q['rare_gap_hd']:.3f})",
             flush=True,
         )
-    # umap-learn's own transform (optimises each new row) instead of the nearest-neighbour placement.
-    import umap
+    bench_transform(data, fit_rows)
+
+
+def bench_transform(data: dict, fit_rows: int, probe_rows: int = 1_000) -> None:
+    """Seconds per row of the libraries' own `transform` (optimises each new row against a fitted map),
+    the alternative to the nearest-neighbour placement; measured on `probe_rows`, extrapolated."""
+    import openTSNE
     from sklearn.decomposition import PCA
 
     rng = np.random.default_rng(0)
-    fit = np.r_[data["ref"][rng.choice(len(data["ref"]), fit_rows // 2, replace=False)]]
-    fit = np.vstack([fit, data["syn"][rng.choice(len(data["syn"]), fit_rows // 2, replace=False)]])
-    pca = PCA(50, svd_solver="full").fit(fit)
-    reducer = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0).fit(pca.transform(fit))
-    probe = pca.transform(data["syn"][:2_000])
-    t0 = time.perf_counter()
-    reducer.transform(probe)
-    per_row = (time.perf_counter() - t0) / len(probe)
-    rest = len(data["ref"]) + len(data["syn"]) - fit_rows
-    print(
-        f"  umap-learn transform: {per_row * 1e3:.2f} ms/row → {per_row * rest:.0f} s "
-        f"for the other {rest:,} rows"
+    fit = np.vstack(
+        [
+            data["ref"][rng.choice(len(data["ref"]), fit_rows // 2, replace=False)],
+            data["syn"][rng.choice(len(data["syn"]), fit_rows // 2, replace=False)],
+        ]
     )
+    pca = PCA(50, svd_solver="full").fit(fit)
+    probe = pca.transform(data["syn"][:probe_rows])
+    rest = len(data["ref"]) + len(data["syn"]) - fit_rows
+    fitted = {"openTSNE": lambda z: openTSNE.TSNE(n_jobs=2, random_state=0).fit(z)}
+    if _umap_importable():
+        import umap
+
+        fitted["umap-learn"] = lambda z: umap.UMAP(random_state=0).fit(z)
+    for name, fit_fn in fitted.items():
+        model = fit_fn(pca.transform(fit))
+        t0 = time.perf_counter()
+        model.transform(probe)
+        per_row = (time.perf_counter() - t0) / len(probe)
+        print(
+            f"  {name} transform: {per_row * 1e3:.2f} ms/row → {per_row * rest:.0f} s for the other "
+            f"{rest:,} rows "
+            "(nearest-neighbour placement: see 'place' above)"
+        )
+
+
+def _umap_importable() -> bool:
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> None:
