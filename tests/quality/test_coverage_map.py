@@ -73,7 +73,7 @@ def small_sets():
 
 def _circle_layout(ref_lab: np.ndarray, syn_lab: np.ndarray) -> Projection:
     """Fixed 2-D positions (topic t around a circle, seeded jitter): the renderers' tests need positions,
-    not UMAP (whose numba compilation alone takes > 20 s in a fresh process; it is tested below, slow)."""
+    not a real layout (t-SNE takes seconds even on a few hundred rows; it is tested below, marked slow)."""
     rng = np.random.default_rng(0)
     centres = 5 * np.c_[np.cos(np.arange(12) * np.pi / 6), np.sin(np.arange(12) * np.pi / 6)]
     ref = (centres[ref_lab] + rng.normal(scale=0.4, size=(len(ref_lab), 2))).astype(np.float32)
@@ -254,11 +254,11 @@ def test_projection_of_other_rows_is_refused(small_sets, tmp_path):
 
 
 @pytest.mark.slow
-def test_end_to_end_with_umap_is_deterministic(small_sets, tmp_path):
+def test_end_to_end_with_tsne_is_deterministic(small_sets, tmp_path):
     """The real projection: same seed → same bytes, a different seed → a different layout."""
     first = _render(small_sets, tmp_path / "a", projection=None, fit_rows=400)
     _render(small_sets, tmp_path / "b", projection=None, fit_rows=400)
-    assert "UMAP" in first["method"] and first["fit_rows"] < 840
+    assert "t-SNE" in first["method"] and first["fit_rows"] < 840
     for name in (PNG_NAME, HTML_NAME):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     ref, syn, *_ = small_sets

@@ -201,7 +201,7 @@ def project_2d(
         reference, synthetic: float arrays (rows, d) with the same d (memmaps are read blockwise).
         fit_rows: rows laid out by t-SNE (plus anchors); the rest are placed by nearest neighbours.
         anchors: reference row indices of regions that must be in the fit set (e.g. uncovered regions).
-        pca_dims: PCA dimensions before UMAP and the neighbour search (capped by d and the fit set).
+        pca_dims: PCA dimensions before the layout and the neighbour search (capped by d and the fit set).
         n_neighbours: fit rows averaged to place each other row.
         layout: (PCA coordinates of the fit set, seed) → ((n, 2) positions, description); the benchmark
             swaps in other methods through it.

@@ -84,7 +84,8 @@ def render_coverage_map(
             ones are outlined and labelled (largest 40 by share) and put in the layout's fit set.
         out_dir: folder; writes `images/coverage_map.png` and `coverage_map.html` under it.
         seed: same inputs and seed → byte-identical files.
-        fit_rows: rows laid out by UMAP; the rest are placed by nearest neighbours (`project_2d`).
+        fit_rows: rows laid out by t-SNE (plus anchors); the rest are placed by nearest neighbours
+            (`project_2d`).
         hover_reference, hover_synthetic: caps on the hoverable points in the HTML (seeded samples).
         projection: positions from an earlier call's result["projection"] (same rows, same order): re-render,
             e.g. coloured by another dimension, without projecting again.
