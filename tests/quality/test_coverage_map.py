@@ -84,6 +84,7 @@ def _circle_layout(ref_lab: np.ndarray, syn_lab: np.ndarray) -> Projection:
 def _render(small_sets, out: Path, **kwargs) -> dict:
     ref, syn, ref_texts, syn_texts, labels, regions, ref_lab, syn_lab = small_sets
     kwargs.setdefault("projection", _circle_layout(ref_lab, syn_lab))
+    kwargs.setdefault("regions", regions)
     return render_coverage_map(
         ref,
         syn,
@@ -91,7 +92,6 @@ def _render(small_sets, out: Path, **kwargs) -> dict:
         synthetic_texts=syn_texts,
         synthetic_labels=labels,
         colour_by="topic",
-        regions=regions,
         out_dir=out,
         seed=3,
         progress=False,
@@ -179,6 +179,9 @@ def test_render_rejects_mismatched_labels(small_sets, tmp_path):
             ref, syn, reference_texts=ref_texts, synthetic_texts=syn_texts,
             synthetic_labels={"tone": ["a", "b", "c"]}, out_dir=tmp_path, progress=False,
         )  # fmt: skip
+    bad_region = [{"members": [3, 480], "label": "x", "missing": True, "share": 0.1}]
+    with pytest.raises(ValueError, match=r"region 'x' \(regions\[0\]\) has a member .* in 0\.\.479"):
+        _render(small_sets, tmp_path, regions=bad_region, projection=None)  # refused before any layout
     assert not (tmp_path / HTML_NAME).exists()  # nothing half-written
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "Region",
     "build_layers",
     "category_codes",
+    "check_regions",
     "density_grid",
     "density_shade",
     "map_bounds",
@@ -294,6 +295,21 @@ def _place_labels(
     return out
 
 
+def check_regions(regions: Sequence[dict], n_reference: int) -> None:
+    """Raise ValueError naming the first region whose members are not reference row indices."""
+    for i, region in enumerate(regions):
+        if not isinstance(region, dict):
+            raise ValueError(f"regions[{i}] must be a dict with 'members', 'label', 'missing', 'share'")
+        members = np.asarray(region.get("members", []))
+        if members.size and (
+            not np.issubdtype(members.dtype, np.integer) or members.min() < 0 or members.max() >= n_reference
+        ):
+            raise ValueError(
+                f"region {region.get('label')!r} (regions[{i}]) has a member that is not a reference row index "
+                f"in 0..{n_reference - 1}"
+            )
+
+
 def build_layers(
     reference_xy: np.ndarray,
     synthetic_xy: np.ndarray,
@@ -320,6 +336,7 @@ def build_layers(
             the synthetic one stratified by colour value).
     """
     n, m = len(reference_xy), len(synthetic_xy)
+    check_regions(regions, n)
     bounds = map_bounds(reference_xy, synthetic_xy)
     codes, names = category_codes(synthetic_colour_values, m)
     if synthetic_colour_values is None:
@@ -336,8 +353,6 @@ def build_layers(
         members = np.asarray(r.get("members", []), dtype=np.int64)
         if members.size == 0:
             continue
-        if members.min() < 0 or members.max() >= n:
-            raise ValueError(f"region {r.get('label')!r} has a member index outside 0..{n - 1}")
         kept.append((r, members))
     anchors = np.empty((len(kept), 2), dtype=np.float32)
     outlines = []

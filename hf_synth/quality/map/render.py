@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_synth.quality.map.layers import build_layers
+from hf_synth.quality.map.layers import build_layers, check_regions
 from hf_synth.quality.map.map_html import write_html
 from hf_synth.quality.map.map_png import write_png
 from hf_synth.quality.map.projection import Projection, project_2d
@@ -27,7 +27,9 @@ def _check_inputs(
     synthetic_texts: Sequence[str],
     synthetic_labels: Mapping[str, Sequence[str]] | None,
     colour_by: str | None,
+    regions: Sequence[dict],
 ) -> None:
+    check_regions(regions, len(reference_emb))
     if len(reference_texts) != len(reference_emb):
         raise ValueError(
             f"reference_texts has {len(reference_texts)} texts for {len(reference_emb)} reference embeddings"
@@ -95,7 +97,9 @@ def render_coverage_map(
         stages 0 when a projection was passed), "html_bytes": int}.
     """
     t_start = time.perf_counter()
-    _check_inputs(reference_emb, synthetic_emb, reference_texts, synthetic_texts, synthetic_labels, colour_by)
+    _check_inputs(
+        reference_emb, synthetic_emb, reference_texts, synthetic_texts, synthetic_labels, colour_by, regions
+    )
     if projection is None:
         anchors = [r.get("members", ()) for r in regions if r.get("missing")]
         proj = project_2d(
