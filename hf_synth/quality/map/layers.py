@@ -305,7 +305,8 @@ def check_regions(regions: Sequence[dict], n_reference: int) -> None:
             not np.issubdtype(members.dtype, np.integer) or members.min() < 0 or members.max() >= n_reference
         ):
             raise ValueError(
-                f"region {region.get('label')!r} (regions[{i}]) has a member that is not a reference row index "
+                f"region {region.get('label')!r} (regions[{i}]) has a member that is not a reference row "
+                f"index "
                 f"in 0..{n_reference - 1}"
             )
 
