@@ -306,8 +306,7 @@ def check_regions(regions: Sequence[dict], n_reference: int) -> None:
         ):
             raise ValueError(
                 f"region {region.get('label')!r} (regions[{i}]) has a member that is not a reference row "
-                f"index "
-                f"in 0..{n_reference - 1}"
+                f"index in 0..{n_reference - 1}"
             )
 
 
