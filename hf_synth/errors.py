@@ -6,7 +6,7 @@ The library raises these and never exits; `hf_synth.cli.main` maps them to exit 
 - 1 validation failed: the data does not meet its targets (`ValidationFailedError`)
 - 2 bad recipe, bad arguments or bad input files; nothing was spent (`UsageError` and its subclasses)
 - 3 incomplete run or budget reached; finished work is kept, re-run to resume (`IncompleteRunError`,
-  `BudgetExceededError`)
+  `BudgetExceededError`); an incomplete folder is not pushed (`IncompleteFolderError`)
 - 4 the backend refused: missing or rejected API key, bad request, model not found (`BackendRefusedError`)
 - 5 the Hub failed or refused: unreachable, auth, tag exists, concurrent change (`HubError`)
 - 130 interrupted (Ctrl-C)
@@ -86,6 +86,12 @@ class IncompleteRunError(HfSynthError):
         )
 
 
+class IncompleteFolderError(HfSynthError):
+    """A folder holding an incomplete run (report.json `complete: false`) was to be published; it is not."""
+
+    exit_code = EXIT_INCOMPLETE
+
+
 class BudgetExceededError(HfSynthError):
     """The next requests would spend more than the budget; finished work stays resumable."""
 
@@ -124,6 +130,7 @@ __all__ = [
     "EdgeCaseConfigError",
     "HfSynthError",
     "HubError",
+    "IncompleteFolderError",
     "IncompleteRunError",
     "OutputFolderError",
     "PlanError",

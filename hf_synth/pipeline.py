@@ -6,6 +6,7 @@ The orchestrator: it sits above every stage and is the only module that calls th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,16 @@ from hf_synth.dataset.report import (
     targets_realised,
     write_if_changed,
 )
-from hf_synth.dataset.validate import ValidationResult, validate_folder
+from hf_synth.dataset.validate import ValidationResult, fidelity_warnings, validate_folder
 from hf_synth.errors import EXIT_OK, EXIT_VALIDATION, BudgetExceededError, IncompleteRunError
+from hf_synth.generation.audit.loop import LabelAudit, run_with_audit
+from hf_synth.generation.audit.setup import (
+    audit_report_block,
+    audit_state,
+    close_judge_backend,
+    make_label_audit,
+    with_audit,
+)
 from hf_synth.generation.backends.base import Backend
 from hf_synth.generation.backends.factory import make_backend
 from hf_synth.generation.engine import Engine, GenerationStats
@@ -40,25 +49,35 @@ log = logging.getLogger(__name__)
 __all__ = ["GeneratedDataset", "RunOptions", "generate"]
 
 
-def _quality(recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any) -> None:
-    """Coverage against the recipe's reference set and label fidelity, into the report."""
+def _quality(
+    recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any, include_edge_cases: bool = False
+) -> None:
+    """Coverage against the recipe's reference set and label fidelity, into the report.
+
+    Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`."""
     from hf_synth.quality.embed.static import describe_embedder
     from hf_synth.quality.fidelity import label_fidelity
 
+    keep = [include_edge_cases or not e for ds in dd.values() for e in ds["is_edge_case"]]
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
+    texts = [t for t, k in zip(texts, keep, strict=True) if k]
     if recipe.reference is not None:
-        from hf_synth.quality.coverage import coverage_report
-        from hf_synth.quality.textsource import load_texts
+        from hf_synth.quality.measure import measure_coverage
         from hf_synth.recipe import resolve_data_path
 
-        ref = load_texts(str(resolve_data_path(recipe.reference.path)), recipe.reference.text_column).texts
-        if recipe.reference.max_rows:
-            ref = ref[: recipe.reference.max_rows]
-        report.coverage = coverage_report(texts, ref, embedder=embedder, seed=recipe.seed)
+        report.coverage = measure_coverage(
+            texts,
+            str(resolve_data_path(recipe.reference.path)),
+            reference_text_column=recipe.reference.text_column,
+            reference_max_rows=recipe.reference.max_rows,
+            embedder=embedder,
+            seed=recipe.seed,
+        ).to_json()
     labels: dict[str, list[str]] = {}
     for dim in recipe.dimensions:
         names = dd[next(iter(dd))].features[dim].names
-        labels[dim] = [names[c] for ds in dd.values() for c in ds[dim]]
+        codes = [c for ds in dd.values() for c in ds[dim]]
+        labels[dim] = [names[c] for c, k in zip(codes, keep, strict=True) if k]
     if len(texts) >= 20:
         emb = embedder.encode(texts)
         report.label_fidelity = label_fidelity(emb, labels, seed=recipe.seed)
@@ -104,6 +123,8 @@ def generate(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     options = options or RunOptions()
+    if options.audit and recipe.audit is None:
+        recipe = with_audit(recipe)
     if not options.progress:
         _disable_library_progress_bars()
     folder = Path(out)
@@ -118,7 +139,7 @@ def generate(
 
             # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
             embedder = make_embedder(recipe.dedup.embedder or "default", len(plan))
-        with RunStore(folder / STORE_FILE) as store:
+        with RunStore(folder / STORE_FILE) as store, contextlib.ExitStack() as closing:
             backend = make_backend(recipe, options)
             engine = Engine(
                 recipe,
@@ -129,21 +150,28 @@ def generate(
                 embed=embedder.encode if embedder is not None and recipe.dedup.near_threshold else None,
                 budget_usd=options.budget_usd,
             )
+            audit = make_label_audit(recipe, engine, folder / STORE_FILE, progress=options.progress)
+            if audit is not None:
+                closing.callback(audit.judge.store.close)
             run = history.start()
             stopped: IncompleteRunError | BudgetExceededError | None = None
             try:
-                stats = asyncio.run(_run(engine, backend))
+                stats = asyncio.run(_run(engine, backend, audit))
             except (IncompleteRunError, BudgetExceededError) as exc:
                 stats, stopped = engine.stats, exc
             rows = store.rows()
+            verdicts = audit.verdicts_for(rows) if audit is not None else None
+            audited = audit_state(audit) if audit is not None else None
             failed_attempts = sum(len(errs) for errs in store.failures().values())
         history.finish(run, stats, complete=stopped is None)
-        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None)
+        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None, verdicts=verdicts)
         files = write_data_files(dd, folder)
         report = build_report(
             recipe, plan, stats, files, dd, folder,
             limit=options.limit, history=history, failed_attempts=failed_attempts, stopped=stopped,
         )
+        if audited is not None:
+            report.audit = audit_report_block(audited, {s: ds.data for s, ds in dd.items()}, report.features)
         previous = Report.read(folder) if (folder / "report.json").is_file() else None
         if previous is not None and stopped is None and same_content(previous, report):
             report = previous  # nothing changed since the last run: no file is rewritten
@@ -156,6 +184,9 @@ def generate(
             report.realised = targets_realised(validation)
             if embedder is not None and dd.num_rows and any(dd.num_rows.values()):
                 _quality(recipe, dd, report, embedder)
+                # Label fidelity exists only now: its warnings belong to this run's validation.
+                validation.warnings = fidelity_warnings(report.label_fidelity)
+                report.validation = validation.to_report()
             report.write(folder)
             write_if_changed(folder / "recipe.yaml", recipe_yaml(recipe))
             render_card(folder, report.to_json())
@@ -176,8 +207,9 @@ def _disable_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-async def _run(engine: Engine, backend: Backend) -> GenerationStats:
+async def _run(engine: Engine, backend: Backend, audit: LabelAudit | None) -> GenerationStats:
     try:
-        return await engine.run()
+        return await run_with_audit(engine, audit)
     finally:
         await backend.aclose()
+        await close_judge_backend(audit)

@@ -67,6 +67,7 @@ class ReleaseOutcome:
     status: str
     commit_oid: str | None = None
     error: HfSynthError | None = None
+    tag: str | None = None  # the tag pushed (a rehearsal with --limit gets a "-rehearsal.limit-N" tag)
 
 
 def release_all(
@@ -81,6 +82,7 @@ def release_all(
     A recipe that fails (incomplete run, budget, validation, backend refusal, Hub error) is reported and the
     others still go; `on_outcome` is called after each recipe (the CLI prints from it).
     """
+    from hf_synth.card.publish import release_card
     from hf_synth.errors import ValidationFailedError
     from hf_synth.generation.options import RunOptions
     from hf_synth.hub.push import push_folder
@@ -92,13 +94,19 @@ def release_all(
             outcome = ReleaseOutcome(item, "skipped")
         else:
             target = out / item.recipe.name
+            # A scaled-down rehearsal must not take the version's tag: tags cannot be recreated, and the
+            # real release would then be skipped as "already released".
+            tag = item.tag if limit is None else f"{item.tag}-rehearsal.limit-{limit}"
             try:
                 # A release uses the recipe's own backend: no silent fallback to the small local model.
                 dd = generate(item.recipe, target, RunOptions(backend=item.recipe.backend.name, limit=limit))
                 if not dd.ok:
                     raise ValidationFailedError(f"validation failed (hf-synth validate {target})")
-                result = push_folder(target, item.repo_id, tag=item.tag, message=f"Release {item.tag}")
-                outcome = ReleaseOutcome(item, "released", commit_oid=result.commit_oid)
+                message = f"Release {item.tag}"
+                if limit is not None:
+                    message = f"Rehearsal of {item.tag} (--limit {limit}), not a release"
+                result = push_folder(target, item.repo_id, tag=tag, message=message, render_card=release_card)
+                outcome = ReleaseOutcome(item, "released", commit_oid=result.commit_oid, tag=tag)
             except HfSynthError as exc:
                 outcome = ReleaseOutcome(item, "failed", error=exc)
         outcomes.append(outcome)

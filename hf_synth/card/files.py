@@ -1,7 +1,9 @@
-"""The folder's data files as the card sees them: configs and their parquet files, exact row counts/sizes."""
+"""The folder's data files as the card sees them: configs and their parquet files, exact row counts/sizes, and
+per-split counts of a column."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,3 +52,39 @@ def parquet_stats(folder: Path, paths: list[str]) -> tuple[int, int] | None:
         except Exception:  # any unreadable or missing file means "unknown", never a crash
             return None
     return rows, size
+
+
+def column_counts(folder: Path, paths: list[str], column: str) -> Counter[Any] | None:
+    """How often each value of ``column`` occurs over the parquet files ``paths`` (only that column is
+    read); None when a file is missing, unreadable or lacks the column. ClassLabels count their int codes."""
+    import pyarrow.parquet as pq
+
+    counts: Counter[Any] = Counter()
+    for p in paths:
+        try:
+            values = pq.read_table(folder / p, columns=[column]).column(column).to_pylist()
+        except Exception:  # missing file or column: "unknown", never a crash
+            return None
+        counts.update(values)
+    return counts
+
+
+def edge_counts_by_split(
+    folder: Path, configs: Mapping[str, Mapping[str, list[str]]], kind_names: list[str]
+) -> dict[str, dict[str, int]] | None:
+    """Realised edge-case rows per kind and split, {kind: {split: rows}}, counted in the data files.
+
+    Reads the ``edge_case`` column (codes into ``kind_names``, 0 = ordinary row) of the files of the
+    ``edge_cases`` config, or of ``default`` when there is none; None when a file cannot be read.
+    """
+    files = configs.get("edge_cases") or configs.get("default") or {}
+    out: dict[str, dict[str, int]] = {}
+    for split, paths in files.items():
+        counts = column_counts(folder, list(paths), "edge_case")
+        if counts is None:
+            return None
+        for code, n in counts.items():
+            if code:  # 0 = an ordinary row
+                name = kind_names[code] if isinstance(code, int) and code < len(kind_names) else str(code)
+                out.setdefault(name, {})[split] = out.get(name, {}).get(split, 0) + n
+    return out

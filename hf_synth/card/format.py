@@ -7,6 +7,7 @@ not :class:`~hf_synth.card.escape.SafeMd` goes through it.
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 from typing import Any
 
 from hf_synth.card.escape import SafeMd, escape_block, escape_cell, escape_inline
@@ -90,3 +91,17 @@ def cell_value(value: Any, max_len: int = 200) -> SafeMd:
     if isinstance(value, (int, float)):
         return SafeMd(str(value))
     return escape_cell(value, max_len)
+
+
+def model_name(value: Any) -> str | None:
+    """A model id for the card without any local path: ``path:/home/u/models/minilm`` (how the quality stage
+    names a local model folder) and absolute paths become ``local model minilm``; Hub ids are unchanged."""
+    if value is None:
+        return None
+    s = str(value)
+    if "path:" in s:
+        prefix, _, path = s.partition("path:")
+        return f"{prefix}local model {PurePath(path.rstrip('/')).name}"
+    if PurePath(s).is_absolute():
+        return f"local model {PurePath(s.rstrip('/')).name}"
+    return s

@@ -126,6 +126,8 @@ def build_metadata(report: Mapping[str, Any], folder: Path) -> dict[str, Any]:
         "fingerprint": recipe.get("fingerprint"),
         "seed": recipe.get("seed"),
         "created_at": report.get("created_at"),
+        # False: the run stopped short (the card opens with a banner); `hf-synth push` refuses such a folder.
+        "complete": report.get("complete", True) is not False,
         "backend": gen.get("backend"),
         "model": gen.get("model"),
     }

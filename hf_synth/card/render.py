@@ -86,6 +86,47 @@ def render_body(context: Mapping[str, Any], template_dir: Path | None = None) ->
     return f"{BEGIN}\n{body}\n{END}"
 
 
+def compose_card(
+    folder: Path,
+    report: Mapping[str, Any],
+    *,
+    template_dir: Path | None = None,
+    repo_id: str | None = None,
+    image_root: Path | None = None,
+) -> tuple[str, dict[str, str]]:
+    """The text of ``folder/README.md`` for ``report`` and the charts it links, without writing the README.
+
+    Charts are drawn under ``image_root`` (default ``folder``) as ``images/<dimension>.png``; returns (README
+    text, {dimension: chart path relative to the folder}). Secrets of the environment are scrubbed from the
+    report and from the text. See :func:`render_card` for ``repo_id`` and the merge with an existing README.
+    """
+    folder = Path(folder)
+    secrets = secret_values()
+    report = scrub(dict(report), secrets)
+    recipe = report.get("recipe") or {}
+    repo_id = repo_id or report.get("repo_id") or recipe.get("repo_id") or f"./{folder.name}"
+
+    targets = ((report.get("plan") or {}).get("targets") or {}).get("marginals") or {}
+    realised = (report.get("realised") or {}).get("marginals") or {}
+    audited = (report.get("audit") or {}).get("per_dimension") or {}
+    judged = {d: s.get("judged") or {} for d, s in audited.items()}
+    charts = dimension_charts(image_root or folder, targets, realised, dimension_order(recipe), judged)
+
+    metadata = build_metadata(report, folder)
+    block = render_body(build_context(report, folder, repo_id, charts), template_dir)
+
+    readme = folder / "README.md"
+    existing = readme.read_text(encoding="utf-8") if readme.exists() else None
+    text = merge_readme(existing, metadata, block)
+    for s in secrets:
+        # Defensive second pass: also covers secrets pasted into the user's own text.
+        text = text.replace(s, REDACTED)
+    leaked = [s for s in secrets if s in text]
+    if leaked:  # pragma: no cover - replace() above makes this unreachable; kept as the contract's assert
+        raise RuntimeError("refusing to write a card containing an environment secret")
+    return text, charts
+
+
 def render_card(
     folder: Path,
     report: dict,
@@ -100,35 +141,14 @@ def render_card(
     is merged: user text outside the generated block and unknown metadata keys are kept. Returns the path.
     """
     folder = Path(folder)
-    secrets = secret_values()
-    report = scrub(report, secrets)
-    recipe = report.get("recipe") or {}
-    repo_id = repo_id or report.get("repo_id") or recipe.get("repo_id") or f"./{folder.name}"
-
-    targets = ((report.get("plan") or {}).get("targets") or {}).get("marginals") or {}
-    realised = (report.get("realised") or {}).get("marginals") or {}
-    charts = dimension_charts(folder, targets, realised, dimension_order(recipe))
-
-    metadata = build_metadata(report, folder)
-    block = render_body(build_context(report, folder, repo_id, charts), template_dir)
-
+    text, _ = compose_card(folder, report, template_dir=template_dir, repo_id=repo_id)
     readme = folder / "README.md"
-    existing = readme.read_text(encoding="utf-8") if readme.exists() else None
-    text = merge_readme(existing, metadata, block)
-    for s in secrets:
-        # Defensive second pass: also covers secrets pasted into the user's own text.
-        text = text.replace(s, REDACTED)
-    leaked = [s for s in secrets if s in text]
-    if leaked:  # pragma: no cover - replace() above makes this unreachable; kept as the contract's assert
-        raise RuntimeError("refusing to write a card containing an environment secret")
     readme.write_text(text, encoding="utf-8")
     return readme
 
 
-def render_card_from_folder(
-    folder: Path, *, template_dir: Path | None = None, repo_id: str | None = None
-) -> Path:
-    """Re-render ``folder``'s card from its ``report.json``; raises `UsageError` when there is none."""
+def read_report(folder: Path) -> dict[str, Any]:
+    """``folder/report.json`` as a dict; raises `UsageError` when it is missing or not a JSON object."""
     report_path = Path(folder) / "report.json"
     if not report_path.is_file():
         raise UsageError(f"{report_path} not found (run `hf-synth generate --out {folder}` first)")
@@ -136,4 +156,13 @@ def render_card_from_folder(
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise UsageError(f"{report_path} is not valid JSON: {exc}") from None
-    return render_card(folder, report, template_dir=template_dir, repo_id=repo_id)
+    if not isinstance(report, dict):
+        raise UsageError(f"{report_path} is not a JSON object")
+    return report
+
+
+def render_card_from_folder(
+    folder: Path, *, template_dir: Path | None = None, repo_id: str | None = None
+) -> Path:
+    """Re-render ``folder``'s card from its ``report.json``; raises `UsageError` when there is none."""
+    return render_card(folder, read_report(folder), template_dir=template_dir, repo_id=repo_id)

@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 @command
 def run(args: argparse.Namespace) -> int:
     """Push; prints what the commit added and deleted."""
+    from hf_synth.card.publish import release_card
     from hf_synth.hub.push import format_result, push_folder
 
     result = push_folder(
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         revision=args.revision,
         create_pr=args.create_pr,
         message=args.message,
+        render_card=release_card,  # the card's snippets and citation name --repo-id
     )
     print(format_result(result))
     return 0

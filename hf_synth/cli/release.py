@@ -18,7 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out/release", help="where the release folders are generated")
     p.add_argument("--org", help="Hub namespace for recipes without repo_id")
     p.add_argument("--dry-run", action="store_true", help="only show what would be released")
-    p.add_argument("--limit", type=int, help="scale each plan down (rehearsals)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="scale each plan down to N rows: a rehearsal, tagged vX.Y.Z-rehearsal.limit-N, never vX.Y.Z",
+    )
     p.set_defaults(func=run)
 
 
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     def show(outcome: ReleaseOutcome) -> None:
         name = outcome.item.recipe.name
         if outcome.status == "released":
-            print(f"{name}: released {outcome.item.repo_id}@{outcome.item.tag} (commit {outcome.commit_oid})")
+            print(f"{name}: released {outcome.item.repo_id}@{outcome.tag} (commit {outcome.commit_oid})")
         elif outcome.status == "failed":
             print(f"{name}: not released: {outcome.error}", file=sys.stderr)
 

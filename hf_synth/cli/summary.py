@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hf_synth.cli.audit_line import audit_line
 from hf_synth.dataset.report import Report
 
 
@@ -34,11 +35,16 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
         + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
         f"edge cases  {sum(edges.values())} (" + ", ".join(f"{k}={v}" for k, v in edges.items()) + ")",
     ]
+    for note in report.plan.get("notes") or []:
+        lines.append(f"plan note   {note}")
     if not report.complete:
         missing = (report.incomplete or {}).get("missing_rows", "?")
         lines.append(f"INCOMPLETE  {missing} rows missing: re-run the same command to resume")
     lines.append(f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}")
     lines.append(_coverage_line(report.coverage))
+    audited = audit_line(report.audit)
+    if audited:
+        lines.append(audited)
     fid = report.label_fidelity
     if fid:
         accs = ", ".join(
@@ -54,7 +60,8 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
         f"requests    {gen['requests']} total{this_run}, {gen['failed_attempts']} failed attempts, "
         f"{gen['regenerated_duplicates']} duplicates regenerated",
         f"tokens      {gen['input_tokens']} in / {gen['output_tokens']} out, "
-        f"cache {gen['cache_read_tokens']} read / {gen['cache_write_tokens']} written",
+        f"cache {gen['cache_read_tokens']} read / {gen['cache_write_tokens']} written"
+        + (f" ({gen['cache_note']})" if gen.get("cache_note") else ""),
         f"cost        ${gen['cost_usd']:.4f} ({gen['backend']}: {gen['model']})",
         f"time        {gen['seconds']:.1f} s over {(report.provenance or {}).get('runs', 1)} run(s)",
         f"output      {folder.resolve()}  (load: datasets.load_dataset({str(folder)!r}))",

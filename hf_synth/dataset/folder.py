@@ -92,8 +92,9 @@ def clear_folder(folder: Path) -> list[str]:
                     shutil.rmtree(inner) if inner.is_dir() and not inner.is_symlink() else inner.unlink()
             removed.append(f"{STATE_DIR}/ (run store)")
             continue
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        removed.append(entry.name + ("/" if entry.is_dir() else ""))
+        is_dir = entry.is_dir() and not entry.is_symlink()
+        shutil.rmtree(entry) if is_dir else entry.unlink()
+        removed.append(entry.name + ("/" if is_dir else ""))
     return removed
 
 

@@ -61,6 +61,7 @@ class GenerationBlock(TypedDict, total=False):
     seconds: float
     backend: str
     model: str
+    cache_note: str | None
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Report:
     coverage: dict[str, Any] | None = None
     label_fidelity: dict[str, Any] | None = None
     label_fidelity_embedder: dict[str, Any] | None = None
+    audit: dict[str, Any] | None = None  # the blind label audit (`generation.audit.setup.audit_report_block`)
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by newer versions, kept on rewrite
 
     def to_json(self) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def write_if_changed(path: Path, text: str) -> Path:
 
 
 # Keys that describe this invocation rather than the data; a re-run that differs only in them changed nothing.
-_VOLATILE_GENERATION = ("requests_this_run", "resumed_rows", "rounds", "seconds")
+_VOLATILE_GENERATION = ("requests_this_run", "resumed_rows", "rounds", "seconds", "cache_note")
 
 
 def _content(report: Report) -> dict[str, Any]:
@@ -215,6 +217,8 @@ def _generation_block(
         "seconds": round(seconds_total, 3),
         "backend": stats.backend,
         "model": stats.model,
+        # Why prompt caching was not used (prefix below the model's minimum), or None.
+        "cache_note": getattr(stats, "cache_note", None),
     }
 
 

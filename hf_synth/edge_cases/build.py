@@ -45,7 +45,9 @@ def build_kinds(
         _refuse_unknown_keys(cls, name, raw, env)
         common = CommonSettings.parse(raw, env)
         settings = cls.resolve({k: v for k, v in raw.items() if k not in COMMON_KEYS}, env)
-        kinds.append(cls(name=name, settings=settings, common=common))
+        kind = cls(name=name, settings=settings, common=common)
+        common.check_partner(kind.partner, name, env)
+        kinds.append(kind)
     return kinds
 
 

@@ -1,16 +1,18 @@
 """The generation engine: rounds of concurrent requests over the pending slots of a plan.
 
-Every slot has a request key (a hash of what would be sent for it). Slots whose stored row was made
-under the same key are finished and never re-requested; the rest are requested in rounds. A row is kept
-only when it passes the field types, its edge-case check and the duplicate checks; otherwise the slot is
-refilled in the next round with the error fed back. Rows are committed to the run store per request.
+Every slot has a request key (`request_builder`): slots whose stored row was made under their current key
+are finished and never re-requested; the rest are requested in rounds. In one round every pending slot is
+requested once — rows that quote or copy a partner right after their partner is finished, in the same
+round — so `max_rounds` is the most requests one row gets (each with the backend's own `max_attempts`
+transport retries). A row is kept only when it passes the field types, its edge-case check and the
+duplicate checks; otherwise the slot is refilled in the next round with the error fed back. Rows and the
+usage of every billed attempt are committed to the run store in one transaction per event-loop tick
+(`store_writer`); a row counts as finished (progress bar, statistics) once it is on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from collections import defaultdict
@@ -19,45 +21,46 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from hf_synth.edge_cases import EdgeContext, normalise_text
+from hf_synth.edge_cases import normalise_text
 from hf_synth.errors import BudgetExceededError, IncompleteRunError
 from hf_synth.generation.backends.base import (
     Backend,
     FatalBackendError,
-    GenerationRequest,
     GenerationResult,
     RetryableBackendError,
     Usage,
 )
+from hf_synth.generation.budget import Budget
+from hf_synth.generation.progress import Progress
+from hf_synth.generation.request_builder import KEY_VERSION, RequestBuilder, Slot
 from hf_synth.generation.runstore import RunStore
 from hf_synth.generation.slots import SlotSpec
+from hf_synth.generation.store_writer import TickWriter
 from hf_synth.recipe import Recipe
-from hf_synth.recipe.schema import item_json_schema, validate_item
-from hf_synth.recipe.templates import template_env
+from hf_synth.recipe.schema import validate_item
+
+__all__ = [
+    "KEY_VERSION",
+    "BudgetExceededError",
+    "Engine",
+    "GenerationStats",
+    "IncompleteRunError",
+    "Slot",
+]
 
 log = logging.getLogger(__name__)
-
-KEY_VERSION = 1
-
-
-@dataclass
-class Slot:
-    """What the engine needs to fill one planned row."""
-
-    slot_id: int
-    values: dict[str, str]
-    stratum_id: str
-    edge_index: int  # 0 = none, k = recipe edge kind k-1
-    partner: int  # slot id of the partner row, -1 when none
-    group: str  # hash of the rendered request shared by the slots it can be batched with
-    key: str = ""  # final request key (partner-dependent slots get it once the partner is done)
 
 
 @dataclass
 class GenerationStats:
-    """What a run cost and did; counts are over this invocation unless named `total_*`."""
+    """What a run cost and did; counts are over this invocation unless named `total_*`.
+
+    `requests` and `usage` count every billed attempt of this run (answers that could not be used
+    included); `total_usage` is the folder's whole life from the run store. `cache_requested` /
+    `cache_skipped` count requests sent with / without a prompt-cache breakpoint and `cache_note` says why
+    caching was not asked for (None when it always was).
+    """
 
     rows: int = 0
     planned: int = 0
@@ -73,14 +76,16 @@ class GenerationStats:
     total_usage: Usage = field(default_factory=Usage)
     backend: str = ""
     model: str = ""
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    cache_requested: int = 0
+    cache_skipped: int = 0
+    cache_note: str | None = None
 
 
 class Engine:
-    """Fills a plan's slots through a backend, recording every finished slot in the run store."""
+    """Fills a plan's slots through a backend, recording every finished slot in the run store.
+
+    Raises `UsageError` at construction when `budget_usd` is set for a billed model without a price.
+    """
 
     def __init__(
         self,
@@ -98,179 +103,72 @@ class Engine:
         self.store = store
         self.progress = progress
         self.embed = embed  # texts → (n, d) normalised embeddings, for near-duplicate control
-        self.kinds = recipe.edge_kinds()
-        self.fields = dict(recipe.fields)
-        self.text_field = recipe.main_text_field
-        self._env = template_env()
-        self._prompt_t = self._env.from_string(recipe.prompt)
-        self._system_t = self._env.from_string(recipe.system) if recipe.system else None
-        self._schema = item_json_schema(self.fields)
-        self._group_prompts: dict[str, tuple[str | None, str]] = {}
-        self.slots = self._build_slots(slots)
+        self.builder = RequestBuilder(recipe, backend.name, backend.model)
+        self.kinds = self.builder.kinds
+        self.fields = self.builder.fields
+        self.text_field = self.builder.text_field
+        self.slots = self.builder.build_slots(slots)
+        self._dependents = [s for s in self.slots.values() if s.partner >= 0]
+        self._partners = {s.partner for s in self._dependents}
         self.stats = GenerationStats(backend=backend.name, model=backend.model, planned=len(self.slots))
         self._feedback: dict[str, str] = {}
+        self._slot_feedback: dict[int, str] = {}  # per slot, e.g. a label judge's reading of its last row
         self._last_error: dict[int, str] = {}
-        self.budget_usd = budget_usd
-        self._spent_before = store.usage().cost_usd
-        self._reserved = 0.0
-        self._budget_hit = False
+        self.budget = Budget(budget_usd, backend, store.usage().cost_usd)
         self._use_batch = bool(getattr(backend, "batch", False)) and hasattr(backend, "generate_batch")
-
-    # --- keys and prompts -------------------------------------------------------------------------
-
-    def _build_slots(self, specs: list[SlotSpec]) -> dict[int, Slot]:
-        groups: dict[tuple[str, ...], str] = {}
-        slots: dict[int, Slot] = {}
-        for spec in specs:
-            values = spec.values
-            group_values = tuple(values.values())
-            group = groups.get(group_values)
-            if group is None:
-                system = self._system_t.render(**values, n_items=1) if self._system_t else None
-                prompt = self._prompt_t.render(**values, n_items=1)
-                group = _hash(
-                    {
-                        "v": KEY_VERSION,
-                        "system": system,
-                        "prompt": prompt,
-                        "values": values,
-                        "model": self.backend.model,
-                        "backend": self.backend.name,
-                        "temperature": self.recipe.backend.temperature,
-                        "max_tokens": self.recipe.backend.max_tokens,
-                        "schema": self._schema,
-                    }
-                )
-                groups[group_values] = group
-                self._group_prompts[group] = (system, prompt)
-            edge = spec.edge_index
-            slot = Slot(spec.slot_id, dict(values), spec.stratum_id, edge, spec.partner, group)
-            if edge == 0:
-                slot.key = group
-            elif slot.partner < 0:
-                kind = self.kinds[edge - 1]
-                slot.key = _hash({"group": group, "edge": kind.name, "settings": kind.settings})
-            slots[spec.slot_id] = slot
-        return slots
-
-    def _edge_context(self, slot: Slot, rows: dict[int, dict[str, Any]]) -> EdgeContext:
-        partner = self.slots.get(slot.partner) if slot.partner >= 0 else None
-        return EdgeContext(
-            fields=self.fields,
-            text_field=self.text_field,
-            values=slot.values,
-            partner_item=rows.get(slot.partner) if partner else None,
-            partner_values=partner.values if partner else None,
-        )
-
-    def _request_for(self, slots: list[Slot], rows: dict[int, dict[str, Any]]) -> GenerationRequest:
-        first = slots[0]
-        system, prompt = self._group_prompts[first.group]
-        if len(slots) > 1 and "n_items" in self.recipe.prompt:
-            values = first.values
-            prompt = self._prompt_t.render(**values, n_items=len(slots))
-        max_tokens = self.recipe.backend.max_tokens
-        if first.edge_index:
-            kind = self.kinds[first.edge_index - 1]
-            instruction = kind.instruction(self._edge_context(first, rows))
-            if instruction:
-                prompt = f"{prompt}\n\n{instruction}"
-            strings = sum(1 for f in self.fields.values() if f.type == "string")
-            max_tokens = kind.request_max_tokens(max_tokens, len(slots), strings, self.backend.name)
-        return GenerationRequest(
-            key=first.key,
-            slot_ids=tuple(s.slot_id for s in slots),
-            system=system,
-            prompt=prompt,
-            n_items=len(slots),
-            fields=self.fields,
-            max_tokens=max_tokens,
-            temperature=self.recipe.backend.temperature,
-            feedback=self._feedback.get(first.key),
-        )
-
-    # --- checking one item ------------------------------------------------------------------------
-
-    def _accept(
-        self, slot: Slot, raw: Any, rows: dict[int, dict[str, Any]], attempt: int, typed: bool = True
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        kind = self.kinds[slot.edge_index - 1] if slot.edge_index else None
-        if typed:
-            # Edge rows may break ranges on purpose (invalid_value, min/max); their check guards them instead.
-            item, errors = validate_item(raw, self.fields, check_range=kind is None)
-            if item is None:
-                return None, "; ".join(errors)
-        else:
-            item = raw
-        if kind is not None:
-            ctx = self._edge_context(slot, rows)
-            rng = np.random.default_rng([self.recipe.seed, slot.slot_id, attempt])
-            item = kind.transform(item, ctx, rng)
-            reason = kind.check(item, ctx)
-            if reason:
-                self.stats.check_failures += 1
-                return None, f"edge case '{kind.name}' check failed: {reason}"
-        return item, None
+        self._progress = Progress(len(self.slots), 0, enabled=False)
+        self._writer = TickWriter(store, on_commit=lambda rows: self._progress.advance(rows))
 
     # --- the run ----------------------------------------------------------------------------------
 
     def pending(self) -> list[Slot]:
-        """Slots without a row stored under their current key (partner-dependent keys resolved)."""
+        """Slots without a row stored under their current key (partner-dependent keys resolved from the
+        partners' stored rows)."""
+        self._writer.flush()
         done = self.store.finished_keys()
-        out = []
-        for slot in self.slots.values():
-            if slot.partner >= 0:
-                partner_key = done.get(slot.partner)
-                kind = self.kinds[slot.edge_index - 1]
-                slot.key = _hash(
-                    {
-                        "group": slot.group,
-                        "edge": kind.name,
-                        "settings": kind.settings,
-                        "partner": partner_key,
-                    }
-                )
-            if done.get(slot.slot_id) != slot.key:
-                out.append(slot)
-        return out
+        if self._dependents:
+            partner_rows = self.store.rows(self._partners)
+            for slot in self._dependents:
+                slot.key = self.builder.partner_key(slot, partner_rows.get(slot.partner))
+        return [s for s in self.slots.values() if done.get(s.slot_id) != s.key]
 
     async def run(self) -> GenerationStats:
         """Fill every pending slot; raises `IncompleteRunError` if quotas cannot be met."""
         start = time.perf_counter()
         pending = self.pending()
         self.stats.resumed = len(self.slots) - len(pending)
-        bar = tqdm(
-            total=len(self.slots),
-            initial=self.stats.resumed,
-            desc="generating",
-            unit="row",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
+        bar = self._progress = Progress(len(self.slots), self.stats.resumed, enabled=self.progress)
+        bar.start()
         try:
-            for _ in range(self.recipe.max_rounds * 2):
-                if not pending:
+            for _ in range(self.recipe.max_rounds):
+                if not pending or self.budget.hit:
                     break
                 self.stats.rounds += 1
-                # Rows with a partner wait until the partner row exists: their prompt quotes it.
-                done = self.store.finished_keys()
-                ready = [s for s in pending if s.partner < 0 or s.partner in done]
-                if not ready or self._budget_hit:
-                    break
-                await self._round(ready, bar)
-                self._near_duplicate_pass(bar)
-                pending = self.pending()
+                attempted: set[int] = set()
+                while not self.budget.hit:
+                    # A row that quotes a partner waits until the partner's row is current.
+                    waiting = {s.slot_id for s in pending}
+                    ready = [s for s in pending if s.slot_id not in attempted and s.partner not in waiting]
+                    if not ready:
+                        break
+                    await self._round(ready)
+                    attempted.update(s.slot_id for s in ready)
+                    if any(s.edge_index == 0 for s in ready):
+                        self._near_duplicate_pass()
+                    pending = self.pending()
         finally:
-            bar.close()
+            self._writer.flush()
+            await bar.close()
             self.stats.seconds = time.perf_counter() - start
             self.stats.total_usage = self.store.usage()
             counters = self.store.counters()
             self.stats.rows = len(self.slots) - len(self.pending())
             self.stats.regenerated_duplicates = counters.get("regenerated_duplicates", 0)
             self.stats.regenerated_near_duplicates = counters.get("regenerated_near_duplicates", 0)
+            self._caching_stats()
         pending = self.pending()
-        if pending and self._budget_hit:
-            raise BudgetExceededError(self.budget_usd or 0.0, self._spent(), len(pending))
+        if pending and self.budget.hit:
+            raise BudgetExceededError(self.budget.limit or 0.0, self.budget.spent, len(pending))
         if pending:
             short: dict[str, int] = defaultdict(int)
             for slot in pending:
@@ -279,95 +177,166 @@ class Engine:
             raise IncompleteRunError(dict(short), errors)
         return self.stats
 
-    async def _round(self, ready: list[Slot], bar: tqdm) -> None:
+    def _caching_stats(self) -> None:
+        summary = getattr(self.backend, "caching_summary", None)
+        if summary is None:
+            self.stats.cache_note = f"the {self.backend.name} backend has no prompt cache"
+            return
+        self.stats.cache_requested, self.stats.cache_skipped, self.stats.cache_note = summary()
+
+    def set_slot_feedback(self, feedback: dict[int, str]) -> None:
+        """Feedback for the next request of particular slots (slot id → text), kept until the slot has a
+        row again; a slot with feedback of its own is requested alone, so the text fits its one item."""
+        self._slot_feedback.update(feedback)
+
+    def _feedback_for(self, chunk: list[Slot]) -> str | None:
+        parts = [self._feedback.get(chunk[0].key), *(self._slot_feedback.get(s.slot_id) for s in chunk)]
+        return "\n".join(p for p in parts if p) or None
+
+    def _chunks(self, slots: list[Slot], k: int) -> list[list[Slot]]:
+        """Requests of up to k slots sharing one key and one partner (a request quotes one partner)."""
+        groups: dict[tuple[str, int, int], list[Slot]] = defaultdict(list)
+        for slot in slots:
+            alone = slot.slot_id if slot.slot_id in self._slot_feedback else -1
+            groups[(slot.key, slot.partner, alone)].append(slot)
+        return [group[i : i + k] for group in groups.values() for i in range(0, len(group), k)]
+
+    async def _round(self, ready: list[Slot]) -> None:
         k = max(1, self.backend.items_per_request)
-        by_key: dict[str, list[Slot]] = defaultdict(list)
-        for slot in ready:
-            by_key[slot.key].append(slot)
-        rows = self.store.rows(s.partner for s in ready if s.partner >= 0)
+        rows = self.store.rows({s.partner for s in ready if s.partner >= 0})
         local = [s for s in ready if s.edge_index and not self.kinds[s.edge_index - 1].needs_generation]
         if local:
             # Kinds whose transform writes every field (exact duplicates) cost no request.
-            self._fill_locally(local, rows, bar)
+            self._fill_locally(local, rows)
             local_ids = {s.slot_id for s in local}
-            by_key = {key: [s for s in group if s.slot_id not in local_ids] for key, group in by_key.items()}
-        chunks = [group[i : i + k] for group in by_key.values() for i in range(0, len(group), k)]
-        seen = self._seen_texts()
+            ready = [s for s in ready if s.slot_id not in local_ids]
+        seen = self._seen_texts() if self.recipe.dedup.exact else None
         if self._use_batch:
             # Only the first round goes through batches: its failures are refilled online, where a
             # retry takes seconds rather than another batch turnaround.
             self._use_batch = False
-            await self._batch_round(chunks, rows, seen, bar)
+            await self._batch_round(ready, k, rows, seen)
             return
-        sem = asyncio.Semaphore(max(1, self.backend.max_concurrency))
+        chunks = iter(self._chunks(ready, k))
 
-        async def one(chunk: list[Slot]) -> None:
-            async with sem:
-                request = self._request_for(chunk, rows)
-                reserve = self._reserve(request)
-                if reserve is None:
-                    return
-                try:
-                    result: GenerationResult = await self.backend.generate(request)
-                except RetryableBackendError as exc:
-                    self._fail(chunk, f"request failed: {exc}", Usage())
-                    return
-                finally:
-                    self._reserved -= reserve
-                self._take(chunk, result, rows, seen, bar)
+        async def worker() -> None:
+            # A fixed pool of workers pulls requests in turn: no task and no semaphore wait per request.
+            for chunk in chunks:
+                await self._one(chunk, rows, seen)
 
-        tasks = [asyncio.create_task(one(c)) for c in chunks]
+        n_workers = max(1, min(self.backend.max_concurrency, len(ready)))
+        tasks = [asyncio.create_task(worker()) for _ in range(n_workers)]
         try:
             await asyncio.gather(*tasks)
-        except FatalBackendError:
+        except BaseException:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            self._writer.flush()
+
+    async def _one(
+        self,
+        chunk: list[Slot],
+        rows: dict[int, dict[str, Any]],
+        seen: dict[str, int] | None,
+    ) -> None:
+        """Request one chunk and take its answer (or record its failure and billed usage)."""
+        request = self.builder.request(chunk, self.slots, rows, self._feedback_for(chunk))
+        budgeted = self.budget.limit is not None
+        reserved = await self.budget.reserve(request) if budgeted else 0.0
+        if reserved is None:
+            return
+        try:
+            result: GenerationResult = await self.backend.generate(request)
+            self._take(chunk, result, rows, seen)
+        except RetryableBackendError as exc:
+            self._fail(chunk, f"request failed: {exc}", exc.usage)
+        except FatalBackendError as exc:
+            self._record_usage(exc.usage)
+            raise
+        finally:
+            if budgeted:
+                await self.budget.release(reserved)
 
     async def _batch_round(
-        self, chunks: list[list[Slot]], rows: dict[int, dict[str, Any]], seen: dict[str, int], bar: tqdm
+        self,
+        ready: list[Slot],
+        k: int,
+        rows: dict[int, dict[str, Any]],
+        seen: dict[str, int] | None,
     ) -> None:
-        """Send a round through the Message Batches API; batch ids live in the run store (resumable)."""
-        requests, by_request = [], {}
-        for chunk in chunks:
-            request = self._request_for(chunk, rows)
-            if self._reserve(request) is None:
+        """Send a round through the Message Batches API; batch ids live in the run store (resumable).
+
+        Results are mapped to slots, not to chunks: a slot takes items from any result made under its
+        current key, so results of a batch submitted before a crash are used even when the slots are now
+        chunked differently, and slots such a batch covers are not submitted again.
+        """
+        covered = self._open_batch_slots()
+        waiting = {s.slot_id: s for s in ready}
+        fresh = [s for s in ready if covered.get(s.slot_id) != s.key]
+        requests, reserved = [], 0.0
+        for chunk in self._chunks(fresh, k):
+            request = self.builder.request(chunk, self.slots, rows, self._feedback_for(chunk))
+            amount = await self.budget.reserve(request, batch=True, wait=False)
+            if amount is None:
                 break
+            reserved += amount
             requests.append(request)
-            by_request[(request.key, request.slot_ids)] = chunk
-        async for request, outcome in self.backend.generate_batch(requests, self.store):
-            chunk = by_request.get((request.key, request.slot_ids))
-            if chunk is None:
-                continue
-            if isinstance(outcome, Exception):
-                self._fail(chunk, f"batch request failed: {outcome}", Usage())
-            else:
-                self._take(chunk, outcome, rows, seen, bar)
-        self._reserved = 0.0
+        try:
+            async for request, outcome in self.backend.generate_batch(requests, self.store):  # type: ignore[attr-defined]
+                chunk = [
+                    waiting.pop(sid)
+                    for sid in request.slot_ids
+                    if sid in waiting and waiting[sid].key == request.key
+                ]
+                if isinstance(outcome, GenerationResult):
+                    if chunk:
+                        self._take(chunk, outcome, rows, seen)
+                    else:
+                        self._record_usage(outcome.usage)  # paid for, nothing left to fill
+                elif chunk:
+                    self._fail(chunk, f"batch request failed: {outcome}", getattr(outcome, "usage", Usage()))
+                else:
+                    self._record_usage(getattr(outcome, "usage", Usage()))
+        finally:
+            self._writer.flush()
+            await self.budget.release(reserved)
 
-    def _spent(self) -> float:
-        """Dollars spent on this folder so far, failed requests of this run included."""
-        run_usage = getattr(self.backend, "total_usage", None) or self.stats.usage
-        return self._spent_before + run_usage.cost_usd
+    def _open_batch_slots(self) -> dict[int, str]:
+        """slot id → request key of the slots that open (submitted, unfinished) batches cover."""
+        covered: dict[int, str] = {}
+        for batch_id, _ in self.store.open_batches():
+            for key, slot_ids in self.store.batch_slots(batch_id).values():
+                for sid in slot_ids:
+                    covered[sid] = key
+        return covered
 
-    def _reserve(self, request: GenerationRequest) -> float | None:
-        """Reserve the worst-case cost of a request against the budget; None when it would exceed it."""
-        if self.budget_usd is None:
-            return 0.0
-        from hf_synth.generation.pricing import cost_usd, estimate_tokens
+    # --- outcomes ---------------------------------------------------------------------------------
 
-        tokens_in = estimate_tokens((request.system or "") + request.prompt) + 350
-        worst = cost_usd(self.backend.model, Usage(1, tokens_in, request.max_tokens)) or 0.0
-        if self._use_batch:
-            worst *= 0.5
-        if self._spent() + self._reserved + worst > self.budget_usd:
-            self._budget_hit = True
-            return None
-        self._reserved += worst
-        return worst
+    def _accept(
+        self, slot: Slot, raw: Any, rows: dict[int, dict[str, Any]], attempt: int, typed: bool = True
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        kind = self.builder.kind(slot)
+        if typed:
+            # Edge rows may break ranges on purpose (invalid_value, min/max); their check guards them instead.
+            item, errors = validate_item(raw, self.fields, check_range=kind is None)
+            if item is None:
+                return None, "; ".join(errors)
+        else:
+            item = raw
+        if kind is not None:
+            ctx = self.builder.edge_context(slot, self.slots, rows)
+            rng = np.random.default_rng([self.recipe.seed, slot.slot_id, attempt])
+            item = kind.transform(item, ctx, rng)
+            reason = kind.check(item, ctx)
+            if reason:
+                self.stats.check_failures += 1
+                return None, f"edge case '{kind.name}' check failed: {reason}"
+        return item, None
 
-    def _fill_locally(self, slots: list[Slot], rows: dict[int, dict[str, Any]], bar: tqdm) -> None:
+    def _fill_locally(self, slots: list[Slot], rows: dict[int, dict[str, Any]]) -> None:
         finished, failed = [], []
         for slot in slots:
             item, error = self._accept(slot, dict.fromkeys(self.fields), rows, self.stats.rounds, typed=False)
@@ -376,12 +345,12 @@ class Engine:
                 self._last_error[slot.slot_id] = error or ""
             else:
                 finished.append((slot.slot_id, slot.key, item, self.stats.rounds))
-        self.store.record_request(finished, failed, Usage())
-        bar.update(len(finished))
+        self._writer.add(finished, failed)
 
     def _seen_texts(self) -> dict[str, int]:
         """Normalised text → slot id of the finished normal rows (edge rows may repeat on purpose)."""
         seen: dict[str, int] = {}
+        self._writer.flush()
         for sid, row in self.store.rows().items():
             slot = self.slots.get(sid)
             if slot is not None and slot.edge_index == 0:
@@ -390,23 +359,37 @@ class Engine:
                     seen.setdefault(normalise_text(text), sid)
         return seen
 
+    def _count_usage(self, usage: Usage) -> None:
+        self.stats.requests += usage.requests
+        self.stats.usage.add(usage)
+        self.budget.charge(usage)
+        self._progress.requests = self.stats.requests
+
+    def _record_usage(self, usage: Usage) -> None:
+        """Store and count billed usage that fills no slot."""
+        if usage.requests or usage.input_tokens or usage.output_tokens:
+            self._count_usage(usage)
+            self._writer.add([], [], usage)
+
     def _fail(self, chunk: list[Slot], error: str, usage: Usage) -> None:
         self.stats.failed_attempts += len(chunk)
+        self._progress.failed = self.stats.failed_attempts
         for slot in chunk:
             self._last_error[slot.slot_id] = error
         self._feedback[chunk[0].key] = error
-        self.store.record_request([], [(s.slot_id, s.key, error) for s in chunk], usage)
+        self._count_usage(usage)
+        self._writer.add([], [(s.slot_id, s.key, error) for s in chunk], usage)
 
     def _take(
         self,
         chunk: list[Slot],
         result: GenerationResult,
         rows: dict[int, dict[str, Any]],
-        seen: dict[str, int],
-        bar: tqdm,
+        seen: dict[str, int] | None,
     ) -> None:
-        self.stats.requests += result.usage.requests or 1
-        self.stats.usage.add(result.usage)
+        if result.usage.requests == 0:
+            result.usage.requests = 1
+        self._count_usage(result.usage)
         finished: list[tuple[int, str, dict[str, Any], int]] = []
         failed: list[tuple[int, str, str]] = []
         items = list(result.items)
@@ -421,40 +404,35 @@ class Engine:
                     continue
                 text = item.get(self.text_field)
                 norm = normalise_text(text) if isinstance(text, str) and text.strip() else None
-                if slot.edge_index == 0 and norm is not None and seen.get(norm, slot.slot_id) != slot.slot_id:
-                    duplicates += 1
-                    error = f"exact duplicate of slot {seen[norm]}: write a different {self.text_field}"
-                    continue
-                if slot.edge_index == 0 and norm is not None:
+                if seen is not None and slot.edge_index == 0 and norm is not None:
+                    if seen.get(norm, slot.slot_id) != slot.slot_id:
+                        duplicates += 1
+                        error = f"exact duplicate of slot {seen[norm]}: write a different {self.text_field}"
+                        continue
                     seen[norm] = slot.slot_id
                 finished.append((slot.slot_id, slot.key, item, attempt))
+                self._slot_feedback.pop(slot.slot_id, None)
                 error = None
                 break
             if error is not None:
                 failed.append((slot.slot_id, slot.key, error))
                 self._last_error[slot.slot_id] = error
                 self._feedback[slot.key] = error
-        if duplicates:
-            self._count("regenerated_duplicates", duplicates)
         self.stats.failed_attempts += len(failed)
-        if result.usage.requests == 0:
-            result.usage.requests = 1
-        self.store.record_request(finished, failed, result.usage)
+        self._progress.failed = self.stats.failed_attempts
+        counters = {"regenerated_duplicates": duplicates} if duplicates else None
+        self._writer.add(finished, failed, result.usage, counters)
         if finished:
             self._feedback.pop(chunk[0].key, None)
-        bar.update(len(finished))
-        bar.set_postfix(requests=self.stats.requests, failed=self.stats.failed_attempts, refresh=False)
 
-    def _count(self, name: str, n: int) -> None:
-        self.store.add_counter(name, n)
-
-    def _near_duplicate_pass(self, bar: tqdm) -> None:
+    def _near_duplicate_pass(self) -> None:
         """Regenerate rows whose text is ≥ threshold cosine-similar to an earlier row of the same stratum."""
         threshold = self.recipe.dedup.near_threshold
         if self.embed is None or threshold is None:
             return
-        from hf_synth.quality.coverage import find_near_duplicates
+        from hf_synth.quality.diversity import find_near_duplicates
 
+        self._writer.flush()
         stored = self.store.rows()
         sids = sorted(sid for sid in stored if sid in self.slots and self.slots[sid].edge_index == 0)
         texts = [str(stored[sid].get(self.text_field) or "") for sid in sids]
@@ -463,10 +441,10 @@ class Engine:
         emb = self.embed(texts)
         groups = np.array([self.slots[sid].stratum_id for sid in sids], dtype=object)
         _, group_codes = np.unique(groups, return_inverse=True)
-        dup_rows = find_near_duplicates(emb, group_codes, self.recipe.dedup.near_threshold)
+        dup_rows = find_near_duplicates(emb, group_codes, threshold)
         victims = [sids[int(i)] for i in dup_rows]
         if victims:
             self.store.discard(
                 victims, f"near duplicate (cosine ≥ {threshold})", "regenerated_near_duplicates"
             )
-            bar.update(-len(victims))
+            self._progress.advance(-len(victims))

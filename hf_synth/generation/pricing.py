@@ -1,7 +1,9 @@
 """Per-model prices (`hf_synth/data/prices.json`) and the cost of a usage record, in US dollars.
 
 Prices in the file are USD per million tokens for four token categories: `input` (uncached input),
-`output`, `cache_write` (5-minute prompt-cache writes) and `cache_read` (prompt-cache hits).
+`output`, `cache_write` (5-minute prompt-cache writes) and `cache_read` (prompt-cache hits). The same file
+holds each model's minimum cacheable prefix (`cache_min_tokens`), the one table the backend and the loopback
+server both read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hf_synth.generation.backends.base import Usage
 
-__all__ = ["CHARS_PER_TOKEN", "cost_usd", "estimate_tokens", "model_prices", "price_table"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "cache_min_tokens",
+    "cost_usd",
+    "estimate_tokens",
+    "model_prices",
+    "price_table",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,18 @@ def model_prices(model: str) -> dict[str, Any] | None:
         if name in entry.get("aliases", ()):
             return models[key]
     return None
+
+
+def cache_min_tokens(model: str) -> tuple[int, bool]:
+    """(tokens, known): the shortest prompt prefix `model` caches, and whether the table names the model.
+
+    Below the minimum the API ignores `cache_control` and bills the prefix as ordinary input. A model
+    without an entry gets the table's `default_cache_min_tokens` (known=False).
+    """
+    prices = model_prices(model)
+    if prices is not None and "cache_min_tokens" in prices:
+        return int(prices["cache_min_tokens"]), True
+    return int(price_table().get("default_cache_min_tokens", 1024)), False
 
 
 def cost_usd(model: str, usage: Usage, batch: bool = False) -> float | None:

@@ -1,9 +1,10 @@
 """The run store: a SQLite file that records every finished slot atomically, so runs resume exactly.
 
 A slot is finished when a row is stored for it under the request key the current recipe renders for it;
-rows stored under another key (the prompt or settings changed) are stale and regenerated. Each finished
-request is one transaction holding its rows and its usage, so a crash (even `kill -9`) loses at most the
-requests in flight and never half-writes a row.
+rows stored under another key (the prompt or settings changed) are stale and regenerated. The outcomes of
+the requests that end in one event-loop tick are one transaction holding their rows and usage
+(`store_writer.TickWriter`), so a crash (even `kill -9`) loses at most the requests in flight and the
+answers of that tick, never a row reported finished, and never half-writes a row.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hf_synth.generation.backends.base import Usage
+from hf_synth.generation.backends.base import BatchSlots, Usage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY,
     custom_ids TEXT NOT NULL,
-    open INTEGER NOT NULL
+    open INTEGER NOT NULL,
+    slots TEXT
 );
 """
 
@@ -65,6 +67,9 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "slots" not in columns:  # a store written before batches recorded their slots
+            self._db.execute("ALTER TABLE batches ADD COLUMN slots TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -117,6 +122,17 @@ class RunStore:
 
         finished: (slot_id, request_key, row, attempts); failed: (slot_id, request_key, error).
         """
+        self.record_many(finished, failed, [usage])
+
+    def record_many(
+        self,
+        finished: list[tuple[int, str, dict[str, Any], int]],
+        failed: list[tuple[int, str, str]],
+        usages: list[Usage],
+        counters: dict[str, int] | None = None,
+    ) -> None:
+        """Store the outcomes of several requests (rows, failures, usages, counter increments) in a single
+        transaction: all of it is on disk afterwards, or none of it."""
         now = time.time()
         with self._tx() as db:
             db.executemany(
@@ -130,20 +146,27 @@ class RunStore:
                 "INSERT INTO failures (slot_id, request_key, error, at) VALUES (?, ?, ?, ?)",
                 [(sid, key, err, now) for sid, key, err in failed],
             )
-            if usage.requests or usage.input_tokens or usage.output_tokens:
-                db.execute(
-                    "INSERT INTO usage (requests, input_tokens, output_tokens, cache_read_tokens, "
-                    "cache_write_tokens, cost_usd, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            db.executemany(
+                "INSERT INTO usage (requests, input_tokens, output_tokens, cache_read_tokens, "
+                "cache_write_tokens, cost_usd, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
-                        usage.requests,
-                        usage.input_tokens,
-                        usage.output_tokens,
-                        usage.cache_read_tokens,
-                        usage.cache_write_tokens,
-                        usage.cost_usd,
+                        u.requests,
+                        u.input_tokens,
+                        u.output_tokens,
+                        u.cache_read_tokens,
+                        u.cache_write_tokens,
+                        u.cost_usd,
                         now,
-                    ),
-                )
+                    )
+                    for u in usages
+                    if u.requests or u.input_tokens or u.output_tokens
+                ],
+            )
+            db.executemany(
+                "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                [(name, n, n) for name, n in (counters or {}).items()],
+            )
 
     def discard(self, slot_ids: Iterable[int], reason: str, counter: str) -> None:
         """Drop finished rows that must be regenerated (e.g. unrequested duplicates), counting them."""
@@ -195,13 +218,25 @@ class RunStore:
 
     # --- Message Batches (the BatchStore protocol of the anthropic backend) ----------------------
 
-    def save_batch(self, batch_id: str, custom_ids: list[str]) -> None:
+    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None:
+        """Record a submitted batch: its custom ids and, per custom id, (request key, slot ids)."""
+        meta = json.dumps({cid: [key, list(ids)] for cid, (key, ids) in (slots or {}).items()})
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, 1)", (batch_id, json.dumps(custom_ids)))
+            db.execute(
+                "INSERT OR REPLACE INTO batches (batch_id, custom_ids, open, slots) VALUES (?, ?, 1, ?)",
+                (batch_id, json.dumps(custom_ids), meta),
+            )
 
     def open_batches(self) -> list[tuple[str, list[str]]]:
         cur = self._db.execute("SELECT batch_id, custom_ids FROM batches WHERE open = 1")
         return [(bid, json.loads(ids)) for bid, ids in cur]
+
+    def batch_slots(self, batch_id: str) -> BatchSlots:
+        """custom id → (request key, slot ids) of a batch ({} for batches saved without them)."""
+        row = self._db.execute("SELECT slots FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        if row is None or not row[0]:
+            return {}
+        return {cid: (key, tuple(ids)) for cid, (key, ids) in json.loads(row[0]).items()}
 
     def close_batch(self, batch_id: str) -> None:
         with self._tx() as db:

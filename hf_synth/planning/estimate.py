@@ -10,6 +10,9 @@ import os
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
+from hf_synth.generation.audit.estimate import estimate_audit
 from hf_synth.generation.backends.anthropic import DEFAULT_MODEL
 from hf_synth.generation.backends.base import Usage
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
@@ -27,17 +30,29 @@ TOOL_OVERHEAD_TOKENS = 350
 EXPECTED_OUTPUT_SHARE = 0.5
 
 
-def _request_prompts(recipe: Recipe, plan: Plan) -> tuple[Counter, dict[tuple, str]]:
-    """Distinct rendered prompts (by dimension codes) and how many slots use each."""
-    env = template_env()
-    prompt_t = env.from_string(recipe.prompt)
+def _request_groups(recipe: Recipe, plan: Plan) -> Counter:
+    """How many slots share one request group, as the engine groups them: (dimension codes, edge kind,
+    partner slot) → slots. Kinds that send no request (exact_duplicate copies its partner) are left out;
+    rows that quote a partner share requests only with rows quoting the same partner."""
     dims = plan.spec.dimensions
-    combos = Counter(zip(*(plan.codes[d.name].tolist() for d in dims), strict=True))
-    prompts = {}
-    for codes in combos:
-        values = {d.name: d.values[c] for d, c in zip(dims, codes, strict=True)}
-        prompts[codes] = prompt_t.render(**values, n_items=recipe.backend.items_per_request)
-    return combos, prompts
+    sends = np.array([True, *(kind.needs_generation for kind in recipe.edge_kinds())])
+    keep = sends[plan.edge]
+    columns = [plan.codes[d.name][keep].tolist() for d in dims]
+    columns += [plan.edge[keep].tolist(), plan.partner[keep].tolist()]
+    return Counter(zip(*columns, strict=True))
+
+
+def _render_prompts(recipe: Recipe, plan: Plan, groups: Counter) -> dict[tuple, str]:
+    """Dimension codes → the rendered prompt of its requests (once per distinct combination)."""
+    prompt_t = template_env().from_string(recipe.prompt)
+    dims = plan.spec.dimensions
+    prompts: dict[tuple, str] = {}
+    for group in groups:
+        codes = group[: len(dims)]
+        if codes not in prompts:
+            values = {d.name: d.values[c] for d, c in zip(dims, codes, strict=True)}
+            prompts[codes] = prompt_t.render(**values, n_items=recipe.backend.items_per_request)
+    return prompts
 
 
 def _count_with_api(recipe: Recipe, samples: list[str]) -> list[int] | None:
@@ -80,18 +95,22 @@ def _count_with_api(recipe: Recipe, samples: list[str]) -> list[int] | None:
 def estimate_run(recipe: Recipe, plan: Plan) -> dict[str, Any]:
     """Requests, input/output tokens and US dollars of generating `plan` from scratch.
 
+    Requests are counted as the engine sends them: up to `items_per_request` slots of one prompt and edge
+    kind per request, rows quoting a partner only with rows quoting the same partner, none for kinds that
+    copy their partner (exact_duplicate).
     Input tokens: count_tokens on up to 10 sampled prompts when the API is reachable, else
     ceil(characters / 4) of system + prompt + tool schema, plus TOOL_OVERHEAD_TOKENS per request.
     Output tokens: EXPECTED_OUTPUT_SHARE × max_tokens per request (upper bound: max_tokens).
     Retries, regenerations and edge-case instructions are not included (they typically add a few %).
     """
     k = recipe.backend.items_per_request
-    combos, prompts = _request_prompts(recipe, plan)
-    requests = sum(math.ceil(n / k) for n in combos.values())
+    groups = _request_groups(recipe, plan)
+    prompts = _render_prompts(recipe, plan, groups)
+    n_dims = len(plan.spec.dimensions)
+    requests = sum(math.ceil(n / k) for n in groups.values())
     schema_tokens = estimate_tokens(json.dumps(item_json_schema(dict(recipe.fields))))
     system_tokens = estimate_tokens(recipe.system or "")
-    sample_keys = list(prompts)[:10]
-    api_counts = _count_with_api(recipe, [prompts[c] for c in sample_keys])
+    api_counts = _count_with_api(recipe, list(prompts.values())[:10])
     method = "count_tokens endpoint" if api_counts else "heuristic: ceil(chars / 4) + tool overhead"
     if api_counts:
         per_request_in = sum(api_counts) / len(api_counts)
@@ -99,8 +118,8 @@ def estimate_run(recipe: Recipe, plan: Plan) -> dict[str, Any]:
     else:
         input_tokens = sum(
             math.ceil(n / k)
-            * (estimate_tokens(prompts[c]) + schema_tokens + system_tokens + TOOL_OVERHEAD_TOKENS)
-            for c, n in combos.items()
+            * (estimate_tokens(prompts[g[:n_dims]]) + schema_tokens + system_tokens + TOOL_OVERHEAD_TOKENS)
+            for g, n in groups.items()
         )
     max_out = requests * recipe.backend.max_tokens
     expected_out = int(max_out * EXPECTED_OUTPUT_SHARE)
@@ -119,4 +138,12 @@ def estimate_run(recipe: Recipe, plan: Plan) -> dict[str, Any]:
         "cost_usd_max": upper,
         "cost_usd_batch_expected": batch,
         "method": method,
+        # The label audit's judge requests, priced on their own (the recipe's `audit` block; else None).
+        "audit": estimate_audit(
+            recipe,
+            plan.edge,
+            expected_out / max(1, sum(groups.values())),
+            TOOL_OVERHEAD_TOKENS,
+            DEFAULT_MODEL,
+        ),
     }

@@ -90,7 +90,7 @@ def assign_partners(
 ) -> np.ndarray:
     n = edge.shape[0]
     partner = np.full(n, -1, dtype=np.int64)
-    pool = np.flatnonzero(edge == 0).astype(np.int64)
+    pool_all = np.flatnonzero(edge == 0).astype(np.int64)
     n_splits = len(spec.splits)
     n_strata = int(stratum.max()) + 1 if n else 1
     sizes = {d.name: len(d.values) for d in spec.dimensions}
@@ -107,7 +107,20 @@ def assign_partners(
             parts.append((split[idx].astype(np.int64), n_splits))
         return _compose_key(parts, idx.shape[0])
 
-    def resolve(queries: np.ndarray, tiers: list[tuple[list[str], bool]], val_dim: str | None) -> None:
+    dims = {d.name: d for d in spec.dimensions}
+
+    def allowed(kind: int) -> np.ndarray:
+        """The ordinary slots a partner of `kind` may be: those its `where` allows."""
+        ok = np.ones(pool_all.shape[0], dtype=bool)
+        for dim, values in spec.edge_kinds[kind].where:
+            table = np.zeros(len(dims[dim].values), dtype=bool)
+            table[[dims[dim].values.index(v) for v in values]] = True
+            ok &= table[codes[dim][pool_all]]
+        return pool_all[ok]
+
+    def resolve(
+        queries: np.ndarray, tiers: list[tuple[list[str], bool]], val_dim: str | None, pool: np.ndarray
+    ) -> None:
         todo = queries
         for cols, with_split in tiers:
             if todo.shape[0] == 0:
@@ -134,8 +147,12 @@ def assign_partners(
             todo = todo[~found]
 
     same = [k + 1 for k, e in enumerate(spec.edge_kinds) if e.partner == "same_stratum"]
-    if same:
-        queries = np.flatnonzero(np.isin(edge, same)).astype(np.int64)
+    # Kinds with the same condition share one pool, so their partners stay distinct while it lasts.
+    groups: dict[tuple, list[int]] = {}
+    for k in same:
+        groups.setdefault(spec.edge_kinds[k - 1].where, []).append(k)
+    for members in groups.values():
+        queries = np.flatnonzero(np.isin(edge, members)).astype(np.int64)
         # Same split first (the brief's preference), then a partner with equal values everywhere, since a
         # duplicate copies its partner's row.
         every = ["__stratum__"] + [d.name for d in spec.dimensions if d.name not in sdims]
@@ -143,6 +160,7 @@ def assign_partners(
             queries,
             [(every, True), (["__stratum__"], True), (every, False), (["__stratum__"], False)],
             None,
+            allowed(members[0] - 1),
         )
     for k, e in enumerate(spec.edge_kinds):
         if e.partner is None or not e.partner.startswith("across:"):
@@ -161,7 +179,7 @@ def assign_partners(
         ]:
             if (cols, with_split) not in tiers:
                 tiers.append((cols, with_split))
-        resolve(np.flatnonzero(edge == k + 1).astype(np.int64), tiers, dim)
+        resolve(np.flatnonzero(edge == k + 1).astype(np.int64), tiers, dim, allowed(k))
 
     for k, e in enumerate(spec.edge_kinds):
         if e.partner is None:
@@ -174,6 +192,8 @@ def assign_partners(
                 if e.partner == "same_stratum"
                 else (f"with a different {e.partner[len('across:') :]!r}")
             )
+            if e.where:
+                where += " that its `where` allows"
             notes.append(
                 f"edge kind {e.name!r}: {missing} of {int(np.count_nonzero(rows))} rows have no partner "
                 f"(no ordinary slot {where}); partner = -1"

@@ -18,14 +18,12 @@ import numpy as np
 
 from hf_synth.errors import PlanError
 from hf_synth.generation.slots import SlotSpec
+from hf_synth.planning.assemble import cell_table, slots_of
+from hf_synth.planning.edges import place_edges
 from hf_synth.planning.partners import assign_partners, within_stratum_perm
-from hf_synth.planning.rounding import (
-    apportion_table,
-    controlled_round,
-    largest_remainder,
-    round_sparse,
-    snap,
-)
+from hf_synth.planning.rounding import apportion_table, controlled_round, largest_remainder
+from hf_synth.planning.strata import possible_strata, strata_notes
+from hf_synth.planning.subcells import eligibility, refine, where_dims
 from hf_synth.planning.types import (
     NO_EDGE,
     STRATUM_SEP,
@@ -46,8 +44,6 @@ __all__ = [
     "largest_remainder",
     "make_plan",
 ]
-
-
 
 
 @dataclass(eq=False)
@@ -131,11 +127,18 @@ class Plan:
             "seed": self.spec.seed,
             "strata_by": list(self.strata_dims),
             "n_strata": len(self.strata),
+            "n_strata_possible": possible_strata(self.spec),
             "cells": cells,
             "marginals": self.targets["marginals"],
             "splits": self.targets["splits"],
             "split_names": split_names,
             "edge_cases": self.targets["edge_cases"],
+            "edge_cases_splits": self.targets["edge_cases_splits"],
+            "edge_where": {
+                e.name: {dim: list(values) for dim, values in e.where}
+                for e in self.spec.edge_kinds
+                if e.where
+            },
             "edge_rows": int(np.count_nonzero(self.edge)),
             "notes": list(self.notes),
         }
@@ -203,11 +206,53 @@ def _edge_totals(spec: PlanSpec, n: int) -> np.ndarray:
     return out
 
 
+def _eligible_totals(
+    spec: PlanSpec, edge_n: np.ndarray, eligible: np.ndarray, limited: bool, notes: list[str]
+) -> np.ndarray:
+    """`edge_n` checked against the rows each kind's `where` allows (int64 (K,) each).
+
+    A kind that needs more rows than its condition allows is a `PlanError` naming the condition's key path;
+    under `--limit` the scaled-down plan may round a kind above its scaled-down eligible rows, and then the
+    kind is cut to them with a note."""
+    out = edge_n.copy()
+    for k, kind in enumerate(spec.edge_kinds):
+        if not kind.where or out[k] <= eligible[k]:
+            continue
+        cond = ", ".join(f"{d}: {'/'.join(v)}" for d, v in kind.where)
+        if not limited:
+            raise PlanError(
+                f"{kind.where_path}: only {int(eligible[k])} rows match ({cond}), fewer than the "
+                f"{int(out[k])} rows of edge kind {kind.name!r}; lower its count (or the edge share) or "
+                "widen the condition"
+            )
+        notes.append(
+            f"edge kind {kind.name!r}: {int(eligible[k])} rows match its condition ({cond}) at this limit, "
+            f"so it gets {int(eligible[k])} rows instead of {int(out[k])}"
+        )
+        out[k] = eligible[k]
+    return out
+
+
+def _full_eligible(spec: PlanSpec, cell_codes: np.ndarray, cell_n: np.ndarray) -> np.ndarray:
+    """Rows each kind's `where` allows (int64 (K,)) in the plan of these cells, computed with the random
+    streams `make_plan` gives the value tables and sub-cells, so it equals that plan's count."""
+    streams = np.random.SeedSequence(int(spec.seed)).spawn(8)
+    dim_streams = streams[1].spawn(len(spec.dimensions))
+    wdims = where_dims(spec)
+    tables = {
+        d.name: apportion_table(cell_n, np.asarray(d.weights), np.random.default_rng(s))
+        for d, s in zip(spec.dimensions, dim_streams, strict=True)
+        if d.name in wdims
+    }
+    cells = refine(cell_n, tables, wdims, np.random.default_rng(streams[4]))
+    return (cells.n[:, None] * eligibility(spec, cell_codes, cells)).sum(axis=0).astype(np.int64)
+
+
 def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
     """Turn a `PlanSpec` into a `Plan` with exact integer quotas and one slot per row.
 
     Args:
-        spec: the plan specification (validated here; `ValueError` on inconsistencies).
+        spec: the plan specification (validated here; `PlanError` on inconsistencies).
         limit: optional number of slots; when smaller than the full size N the whole plan is scaled
             down proportionally (never "the first `limit` slots"); when >= N the plan is unchanged.
 
@@ -223,7 +268,7 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
         np.random.default_rng(s) for s in streams
     )
     dim_streams = [np.random.default_rng(s) for s in streams[1].spawn(len(spec.dimensions))]
-    notes: list[str] = []
+    notes: list[str] = list(spec.notes)
     dims = {d.name: d for d in spec.dimensions}
     sdims = strata_dims(spec)
 
@@ -233,7 +278,12 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
         assert spec.size is not None
         cell_codes, cell_n = _cells_from_size(spec, int(spec.size), rng_cells)
     full_n = int(cell_n.sum())
+    full_strata = int(cell_n.shape[0])
     edge_n = _edge_totals(spec, full_n)
+    limited = limit is not None and limit < full_n
+    if limited and any(e.where for e in spec.edge_kinds):
+        # A condition the full plan cannot meet is the recipe's error, also when only a slice is planned.
+        _eligible_totals(spec, edge_n, _full_eligible(spec, cell_codes, cell_n), False, notes)
 
     if limit is not None and limit < full_n:
         if spec.cell_counts is None:
@@ -254,13 +304,16 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
 
     n_total = int(cell_n.sum())
     n_strata = int(cell_n.shape[0])
+    notes += strata_notes(spec, n_total, n_strata, full_strata, limit if limited else None)
     strata = [
         tuple(dims[name].values[int(c)] for name, c in zip(sdims, row, strict=True)) for row in cell_codes
     ]
     stratum = np.repeat(np.arange(n_strata, dtype=np.int32), cell_n)
 
     # Dimension values. Stratum dimensions follow from the stratum; the others are controlled-rounded
-    # strata × values and then shuffled inside each stratum so slot order carries no information.
+    # strata × values and then shuffled inside each stratum so slot order carries no information. The
+    # dimensions a `where` names are placed with the edge rows instead (see subcells.py).
+    wdims = where_dims(spec)
     codes: dict[str, np.ndarray] = {}
     value_tables: dict[str, np.ndarray] = {}
     for dim, drng in zip(spec.dimensions, dim_streams, strict=True):
@@ -272,68 +325,42 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
             table[np.arange(n_strata), cell_codes[:, col]] = cell_n
         else:
             table = apportion_table(cell_n, np.asarray(dim.weights), drng)
-            seq = np.repeat(np.tile(np.arange(n_vals, dtype=np.int32), n_strata), table.ravel())
-            codes[dim.name] = seq[within_stratum_perm(stratum, drng)]
+            if dim.name not in wdims:
+                seq = np.repeat(np.tile(np.arange(n_vals, dtype=np.int32), n_strata), table.ravel())
+                codes[dim.name] = seq[within_stratum_perm(stratum, drng)]
         value_tables[dim.name] = table
 
     # Splits: strata × splits.
     split_w = np.array([w for _, w in spec.splits], dtype=np.float64)
     split_table = apportion_table(cell_n, split_w, rng_splits)
 
-    # Edge kinds: strata × (none + kinds), both margins exact, so the rounding always exists.
-    n_edge_cols = len(spec.edge_kinds) + 1
-    col_totals = np.concatenate([[n_total - int(edge_n.sum())], edge_n]).astype(np.int64)
-    if n_total:
-        real = cell_n[:, None].astype(np.float64) * (col_totals / n_total)[None, :]
-        edge_table = controlled_round(real, cell_n, col_totals, rng_edges)
-    else:
-        edge_table = np.zeros((0, n_edge_cols), dtype=np.int64)
+    # Edge rows: per kind over strata, sub-cells and splits (see edges.py), then one slot per row.
+    cells = refine(cell_n, value_tables, wdims, rng_mix)
+    elig = eligibility(spec, cell_codes, cells)
+    eligible = (cells.n[:, None] * elig).sum(axis=0).astype(np.int64)
+    edge_n = _eligible_totals(spec, edge_n, eligible, limited, notes)
+    if int(edge_n.sum()) > n_total:
+        raise PlanError(
+            f"edge-case counts add up to {int(edge_n.sum())} rows, more than the plan size {n_total}"
+        )
     for e, cnt in zip(spec.edge_kinds, edge_n, strict=True):
         if cnt == 0:
             notes.append(f"edge kind {e.name!r} gets 0 rows at this size (N={n_total})")
-
-    # Inside each stratum cross splits with edge columns (splits × edge cols, both margins exact) so
-    # edge rows are spread over the splits in proportion; all strata go into one block-diagonal flow.
-    n_splits = len(spec.splits)
-    s_rep = np.repeat(np.arange(n_strata), n_splits * n_edge_cols)
-    j_rep = np.tile(np.repeat(np.arange(n_splits), n_edge_cols), n_strata)
-    k_rep = np.tile(np.tile(np.arange(n_edge_cols), n_splits), n_strata)
-    if n_total:
-        real3 = split_table[s_rep, j_rep].astype(np.float64) * edge_table[s_rep, k_rep] / cell_n[s_rep]
-        real3 = snap(real3, float(cell_n.max()))
-        base3 = np.floor(real3).astype(np.int64)
-        rows = s_rep * n_splits + j_rep
-        cols = s_rep * n_edge_cols + k_rep
-        row_need = split_table.ravel() - np.bincount(rows, base3, minlength=n_strata * n_splits).astype(
-            np.int64
-        )
-        col_need = edge_table.ravel() - np.bincount(cols, base3, minlength=n_strata * n_edge_cols).astype(
-            np.int64
-        )
-        ups = round_sparse(
-            rows,
-            cols,
-            real3 > base3,
-            n_strata * n_splits,
-            n_strata * n_edge_cols,
-            row_need,
-            col_need,
-            col_need,
-            rng_mix,
-        )
-        if ups is None:  # pragma: no cover - exact margins always admit a rounding
-            raise RuntimeError("internal error: split × edge rounding failed")
-        mix = base3 + ups
-    else:
-        mix = np.zeros(0, dtype=np.int64)
+    layout = place_edges(spec, cells, cell_n, elig, edge_n, split_table, rng_edges)
+    notes += layout.notes
+    split_table = layout.split_table
+    sub, split_rep, edge_rep = slots_of(cell_table(cells, split_table, layout, rng_mix))
     perm = within_stratum_perm(stratum, rng_shuffle)
-    split = np.repeat(j_rep.astype(np.int32), mix)[perm]
-    edge = np.repeat(k_rep.astype(np.int32), mix)[perm]
+    split, edge = split_rep[perm], edge_rep[perm]
+    for i, name in enumerate(wdims):
+        codes[name] = cells.codes[sub[perm], i].astype(np.int32)
+    codes = {d.name: codes[d.name] for d in spec.dimensions}
 
     partner = assign_partners(spec, codes, stratum, split, edge, rng_partner, notes)
 
     sids = [STRATUM_SEP.join(v) for v in strata]
     split_names = [name for name, _ in spec.splits]
+    edge_splits = layout.x.sum(axis=0)  # (J, K)
     targets = {
         "strata": {sid: int(n) for sid, n in zip(sids, cell_n, strict=True)},
         "marginals": {
@@ -342,6 +369,10 @@ def make_plan(spec: PlanSpec, limit: int | None = None) -> Plan:
         },
         "splits": {name: int(n) for name, n in zip(split_names, split_table.sum(axis=0), strict=True)},
         "edge_cases": {e.name: int(n) for e, n in zip(spec.edge_kinds, edge_n, strict=True)},
+        "edge_cases_splits": {
+            e.name: {name: int(edge_splits[j, k]) for j, name in enumerate(split_names)}
+            for k, e in enumerate(spec.edge_kinds)
+        },
         "strata_splits": {
             sid: {name: int(n) for name, n in zip(split_names, row, strict=True)}
             for sid, row in zip(sids, split_table, strict=True)

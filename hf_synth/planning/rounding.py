@@ -2,9 +2,9 @@
 
 Every quota is an integer that is the floor or the ceiling of its proportional share. Two-way tables are
 rounded with *controlled rounding*: each entry is rounded to an adjacent integer while the row totals and
-column totals are kept exact. The rounding is solved as an integral max-flow
-(`scipy.sparse.csgraph.maximum_flow`); the flow network is randomly relabelled with the seeded generator so
-that it is not always the first cells that round up. Pure numpy-in/numpy-out functions.
+column totals are kept exact. The rounding is solved as an integral flow with bounds (`flow.py`), whose
+network is randomly relabelled with the seeded generator so that it is not always the first cells that
+round up. Pure numpy-in/numpy-out functions.
 """
 
 from __future__ import annotations
@@ -12,15 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import maximum_flow
 
-__all__ = ["apportion_table", "controlled_round", "largest_remainder", "round_sparse", "snap"]
+from hf_synth.planning.flow import Arcs
+
+__all__ = [
+    "apportion_table",
+    "controlled_round",
+    "floor_ceil",
+    "largest_remainder",
+    "per_stratum",
+    "round_sparse",
+    "snap",
+]
 
 # Real quotas are products and quotients of floats; values this close to an integer are that integer.
 _SNAP_ABS = 1e-9
 _SNAP_REL = 1e-12
-
 
 
 def snap(x: np.ndarray, scale: float) -> np.ndarray:
@@ -28,6 +35,19 @@ def snap(x: np.ndarray, scale: float) -> np.ndarray:
     nearest = np.round(x)
     tol = _SNAP_ABS + _SNAP_REL * max(1.0, scale)
     return np.where(np.abs(x - nearest) <= tol, nearest, x)
+
+
+def floor_ceil(real: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """int64 floor and ceil of `real` after float noise near integers is snapped away."""
+    r = snap(np.asarray(real, dtype=np.float64), scale)
+    return np.floor(r).astype(np.int64), np.ceil(r).astype(np.int64)
+
+
+def per_stratum(stratum: np.ndarray, table: np.ndarray, n_strata: int) -> np.ndarray:
+    """Sum the rows of `table` (shape (P, K)) by their stratum (int (P,)): int64 (n_strata, K)."""
+    out = np.zeros((n_strata, table.shape[1]), dtype=np.int64)
+    np.add.at(out, stratum, table.astype(np.int64))
+    return out
 
 
 def largest_remainder(total: int, weights: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -75,72 +95,30 @@ def round_sparse(
     col_hi: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray | None:
-    """Choose which fractional entries round up, as a max-flow with lower bounds on column sums.
+    """Choose which fractional entries round up, as a flow with lower bounds on column sums.
 
-    Entry e (row r_idx[e], column c_idx[e]) may add 0 or 1 over its floor (`up_room` marks entries
-    that are fractional). Row i must receive exactly row_need[i] round-ups, column j between
-    col_lo[j] and col_hi[j]. Returns a 0/1 int64 vector over the entries, or None when infeasible.
-
-    The lower bounds are removed by the usual reduction to a circulation with a super source and
-    super sink; that keeps a single `maximum_flow` call even when column totals are free.
+    Entry e (row r_idx[e], column c_idx[e]; each (row, column) pair at most once) may add 0 or 1 over its
+    floor (`up_room` marks entries that are fractional). Row i must receive exactly row_need[i] round-ups,
+    column j between col_lo[j] and col_hi[j]. Returns a 0/1 int64 vector over the entries, or None when
+    infeasible.
     """
     frac = np.flatnonzero(up_room)
     total_need = int(row_need.sum())
-    if total_need == 0:
-        if np.any(col_lo > 0):
-            return None
-        return np.zeros(r_idx.shape[0], dtype=np.int64)
-    # Relabel rows and columns randomly: the flow algorithm scans nodes in label order, so this is
-    # what makes the choice of round-ups unbiased instead of favouring early cells.
-    row_node = 1 + rng.permutation(n_rows)
-    col_node = 1 + n_rows + rng.permutation(n_cols)
-    s, t = 0, n_rows + n_cols + 1
-    ss, tt = t + 1, t + 2
-    lo_sum = int(col_lo.sum())
-    rows_pos = np.flatnonzero(row_need > 0)
-    slack = col_hi - col_lo
-    slack_pos = np.flatnonzero(slack > 0)
-    lo_pos = np.flatnonzero(col_lo > 0)
-    src = np.concatenate(
-        [
-            np.full(rows_pos.shape[0], ss),
-            row_node[r_idx[frac]],
-            col_node[slack_pos],
-            col_node[lo_pos],
-            [s, ss, t],
-        ]
-    )
-    dst = np.concatenate(
-        [
-            row_node[rows_pos],
-            col_node[c_idx[frac]],
-            np.full(slack_pos.shape[0], t),
-            np.full(lo_pos.shape[0], tt),
-            [tt, t, s],
-        ]
-    )
-    cap = np.concatenate(
-        [
-            row_need[rows_pos],
-            np.ones(frac.shape[0], dtype=np.int64),
-            slack[slack_pos],
-            col_lo[lo_pos],
-            [total_need, lo_sum, total_need],
-        ]
-    )
-    keep = cap > 0
-    n_nodes = t + 3
-    graph = csr_matrix(
-        (cap[keep].astype(np.int32), (src[keep].astype(np.int32), dst[keep].astype(np.int32))),
-        shape=(n_nodes, n_nodes),
-    )
-    result = maximum_flow(graph, ss, tt, method="dinic")
-    if int(result.flow_value) != total_need + lo_sum:
+    if np.any(row_need < 0) or np.any(col_lo > col_hi):
+        return None
+    arcs = Arcs()
+    src, dst = arcs.nodes(2)
+    row = arcs.nodes(n_rows)
+    col = arcs.nodes(n_cols)
+    arcs.add(dst, src, total_need, total_need)
+    arcs.add(src, row, row_need, row_need)
+    ups = arcs.add(row[r_idx[frac]], col[c_idx[frac]], 0, 1)
+    arcs.add(col, dst, np.maximum(col_lo, 0), col_hi)
+    flow = arcs.solve(rng)
+    if flow is None:
         return None
     out = np.zeros(r_idx.shape[0], dtype=np.int64)
-    if frac.shape[0]:
-        flows = np.asarray(result.flow[row_node[r_idx[frac]], col_node[c_idx[frac]]]).ravel()
-        out[frac] = flows > 0
+    out[frac] = flow[ups]
     return out
 
 

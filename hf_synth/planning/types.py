@@ -29,12 +29,20 @@ class EdgeKindSpec:
     `count` is an exact number of rows when given; otherwise the kind shares the edge budget
     (`PlanSpec.edge_share`) with the other uncounted kinds in proportion to `weight`.
     `partner` is None, "same_stratum" or "across:<dimension>".
+    `where` restricts the kind to rows whose values it allows: ((dimension, (allowed values, ...)), ...),
+    empty for every row; a partner row must satisfy it too.
     """
 
     name: str
     count: int | None
     weight: float = 1.0
     partner: str | None = None
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def where_path(self) -> str:
+        """The recipe key path of this kind's condition (used in error messages)."""
+        return f"edge_cases.kinds.{self.name}.where"
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class PlanSpec:
     edge_share: float
     edge_kinds: tuple[EdgeKindSpec, ...]
     seed: int
+    #: Facts about the recipe the plan carries into its notes (e.g. weights that strata.counts overrides).
+    notes: tuple[str, ...] = ()
 
 
 def strata_dims(spec: PlanSpec) -> tuple[str, ...]:
@@ -131,6 +141,7 @@ def validate_spec(spec: PlanSpec) -> None:
             raise PlanError(f"edge kind {kind.name!r}: count must be an integer >= 0, got {kind.count!r}")
         if isinstance(kind.weight, bool) or not math.isfinite(float(kind.weight)) or kind.weight <= 0:
             raise PlanError(f"edge kind {kind.name!r}: weight must be finite and > 0, got {kind.weight!r}")
+        _validate_where(kind, dims)
         p = kind.partner
         across_ok = isinstance(p, str) and p.startswith("across:") and p[len("across:") :] in names
         if p is not None and p != "same_stratum" and not across_ok:
@@ -140,3 +151,30 @@ def validate_spec(spec: PlanSpec) -> None:
             )
     if not is_int(spec.seed) or spec.seed < 0:
         raise PlanError(f"seed must be an integer >= 0, got {spec.seed!r}")
+
+
+def _validate_where(kind: EdgeKindSpec, dims: dict[str, DimensionSpec]) -> None:
+    """A `where` names known dimensions and values, each once; an across-partner needs two allowed values."""
+    path = kind.where_path
+    seen: set[str] = set()
+    for entry in kind.where:
+        if not isinstance(entry, tuple) or len(entry) != 2:
+            raise PlanError(f"{path}: expected (dimension, values) pairs, got {entry!r}")
+        dim, allowed = entry
+        if dim not in dims:
+            raise PlanError(f"{path}.{dim}: not a dimension ({', '.join(dims)})")
+        if dim in seen:
+            raise PlanError(f"{path}.{dim}: named twice")
+        seen.add(dim)
+        if not isinstance(allowed, tuple) or not allowed:
+            raise PlanError(f"{path}.{dim}: expected a non-empty tuple of values")
+        for v in allowed:
+            if v not in dims[dim].values:
+                raise PlanError(f"{path}.{dim}: {v!r} is not a value of {dim!r}")
+        if len(set(allowed)) != len(allowed):
+            raise PlanError(f"{path}.{dim}: values repeat")
+        if kind.partner == f"across:{dim}" and len(allowed) < 2:
+            raise PlanError(
+                f"{path}.{dim}: {kind.name} pairs rows with a different {dim}, but the condition allows "
+                f"only {allowed[0]!r}; allow at least two values"
+            )

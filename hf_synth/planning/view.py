@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hf_synth.generation.audit.estimate import format_audit_estimate
+
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     widths = [
@@ -18,9 +20,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def format_plan(table: dict[str, Any], max_cells: int = 60) -> str:
     """Cells with their split counts, each dimension's marginal, splits, edge kinds, notes and estimate."""
     splits = table["split_names"]
+    n_strata, possible = table["n_strata"], table.get("n_strata_possible", table["n_strata"])
+    strata = f"{n_strata:,} strata" if n_strata == possible else f"{n_strata:,} of {possible:,} strata"
     parts = [
-        f"{table['total']} rows in {table['n_strata']} strata (by {', '.join(table['strata_by'])}), "
-        f"seed {table['seed']}"
+        f"{table['total']:,} rows in {strata} (by {', '.join(table['strata_by'])}), seed {table['seed']}"
     ]
     rows = [
         [c["stratum"], c["n"], *(c["splits"].get(s, 0) for s in splits)] for c in table["cells"][:max_cells]
@@ -33,7 +36,18 @@ def format_plan(table: dict[str, Any], max_cells: int = 60) -> str:
         parts.append(_table([dim, "rows", "share"], [[v, n, f"{n / total:.1%}"] for v, n in counts.items()]))
     parts.append(_table(["split", "rows"], [[s, n] for s, n in table["splits"].items()]))
     if table["edge_cases"]:
-        parts.append(_table(["edge case", "rows"], [[k, n] for k, n in table["edge_cases"].items()]))
+        per_split = table.get("edge_cases_splits", {})
+        where = table.get("edge_where", {})
+        rows = [
+            [
+                k,
+                n,
+                *(per_split.get(k, {}).get(s, "") for s in splits),
+                "; ".join(f"{d}: {', '.join(v)}" for d, v in where.get(k, {}).items()) or "any row",
+            ]
+            for k, n in table["edge_cases"].items()
+        ]
+        parts.append(_table(["edge case", "rows", *splits, "where"], rows))
     for note in table["notes"]:
         parts.append(f"note: {note}")
     est = table.get("estimate")
@@ -52,4 +66,6 @@ def format_plan(table: dict[str, Any], max_cells: int = 60) -> str:
             f"{est['input_tokens']:,} input tokens, ~{est['output_tokens_expected']:,} output tokens "
             f"(≤ {est['output_tokens_max']:,}); {cost_s}"
         )
+        if est.get("audit"):
+            parts.append(format_audit_estimate(est["audit"]))
     return "\n\n".join(parts)

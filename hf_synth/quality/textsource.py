@@ -9,6 +9,8 @@ Kinds of source (see DESIGN.md "Output folder"):
 - file: a single `.csv`, `.jsonl` / `.json` or `.parquet` file. Default column: `text`.
 
 Null cells are dropped (counted in `TextSource.n_null`); every other value is converted with `str`.
+With `exclude_flag` (e.g. `is_edge_case`), rows whose flag column is true are left out
+(`TextSource.n_excluded`); a source without that column keeps every row.
 """
 
 from __future__ import annotations
@@ -38,9 +40,17 @@ class TextSource:
     kind: str  # "generated" | "hub" | "file"
     files: list[str] = field(default_factory=list)
     n_null: int = 0
+    n_excluded: int = 0
 
 
 def _read_table(path: Path) -> pa.Table:
+    try:
+        return _read_table_unchecked(path)
+    except pa.ArrowInvalid as exc:  # e.g. "Empty CSV file": say which file
+        raise ValueError(f"{path}: cannot read it ({exc})") from exc
+
+
+def _read_table_unchecked(path: Path) -> pa.Table:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pq.read_table(path)
@@ -48,6 +58,8 @@ def _read_table(path: Path) -> pa.Table:
         # Every column is read as a string: type inference would turn a text column "007" into int 7.
         with path.open(encoding="utf-8", newline="") as f:
             header = next(csv.reader(f), [])
+        if not header:
+            raise ValueError(f"{path}: empty CSV file (no header row)")
         options = pacsv.ConvertOptions(column_types={name: pa.string() for name in header})
         return pacsv.read_csv(path, convert_options=options)
     if suffix in (".jsonl", ".json"):
@@ -95,8 +107,49 @@ def detect(path: str | Path) -> tuple[str, list[Path], str | None]:
     return "hub", files, None
 
 
-def load_texts(
+def is_true(value: object) -> bool:
+    """A flag cell as bool: True, 1, or "true"/"1"/"yes" in any case (csv files hold flags as text)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) if value is not None else False
+
+
+def column_names(path: Path) -> list[str]:
+    """Column names of one data file (parquet: from its footer, without reading rows)."""
+    if path.suffix.lower() == ".parquet":
+        try:
+            return list(pq.read_schema(path).names)
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"{path}: not a readable parquet file ({exc})") from exc
+    return list(_read_table(path).column_names)
+
+
+def resolve_column(
     path: str | Path, column: str | None = None, *, fallback_columns: Sequence[str] = ()
+) -> tuple[str, list[Path], str]:
+    """(kind, files, column) of a source, checking that every file has the column; reads no text.
+
+    column None → report.json's text_field, then `fallback_columns`, then `text`: the first present in
+    the first file. Raises FileNotFoundError / ValueError naming the file (and the columns it has).
+    """
+    kind, files, report_field = detect(path)
+    if column is None:
+        present = set(column_names(files[0]))
+        candidates = [c for c in (report_field, *fallback_columns, "text") if c]
+        column = next((c for c in candidates if c in present), candidates[0])
+    for f in files:
+        names = column_names(f)
+        if column not in names:
+            raise ValueError(f"{f}: no column {column!r}; columns are {names}")
+    return kind, files, column
+
+
+def load_texts(
+    path: str | Path,
+    column: str | None = None,
+    *,
+    fallback_columns: Sequence[str] = (),
+    exclude_flag: str | None = None,
 ) -> TextSource:
     """Read every text of one column from a source.
 
@@ -106,26 +159,34 @@ def load_texts(
             or the first of `fallback_columns` present in the first file.
         fallback_columns: tried in order, after the report's text_field and before `text`, when `column`
             is None (the CLI passes the other side's explicit column here).
+        exclude_flag: a boolean column; rows where it is true are skipped (counted in `n_excluded`).
 
     Raises:
-        ValueError: the column is missing from a file (the message lists the columns there).
+        ValueError: the column is missing from a file (the message names the file and lists its columns).
     """
-    kind, files, report_field = detect(path)
-    tables = [_read_table(f) for f in files]
-    if column is None:
-        present = set(tables[0].column_names)
-        candidates = [c for c in (report_field, *fallback_columns, "text") if c]
-        column = next((c for c in candidates if c in present), candidates[0])
+    kind, files, column = resolve_column(path, column, fallback_columns=fallback_columns)
     texts: list[str] = []
-    n_null = 0
-    for f, table in zip(files, tables, strict=False):
-        if column not in table.column_names:
-            raise ValueError(
-                f"{f}: no column {column!r}; columns are {table.column_names} (use --text-column)"
-            )
-        for value in table.column(column).to_pylist():
+    n_null = n_excluded = 0
+    for f in files:
+        table = _read_table(f)
+        values = table.column(column).to_pylist()
+        flags = (
+            table.column(exclude_flag).to_pylist()
+            if exclude_flag and exclude_flag in table.column_names
+            else [False] * len(values)
+        )
+        for value, flag in zip(values, flags, strict=True):
             if value is None:
                 n_null += 1
+            elif is_true(flag):
+                n_excluded += 1
             else:
                 texts.append(value if isinstance(value, str) else str(value))
-    return TextSource(texts=texts, column=column, kind=kind, files=[str(f) for f in files], n_null=n_null)
+    return TextSource(
+        texts=texts,
+        column=column,
+        kind=kind,
+        files=[str(f) for f in files],
+        n_null=n_null,
+        n_excluded=n_excluded,
+    )

@@ -13,10 +13,15 @@ from pydantic import Field, ValidationError, field_validator
 
 from hf_synth.edge_cases import EdgeKind, build_kinds
 from hf_synth.errors import EdgeCaseConfigError, RecipeError
+from hf_synth.recipe.audit import AuditField
 from hf_synth.recipe.fields import FieldSpec, Scalar, StrictModel, value_str
 from hf_synth.recipe.templates import template_env
 
 DEFAULT_EDGE_SHARE = 0.07
+#: Split shares are decimals written by hand (0.7 + 0.15 + 0.15 is 1.0000000000000002 in floats).
+SPLIT_SUM_TOLERANCE = 1e-9
+#: At most this many left-out strata are named one by one.
+MAX_MISSING_NAMED = 10
 
 
 class StrataSpec(StrictModel):
@@ -91,6 +96,7 @@ class Recipe(StrictModel):
     reference: ReferenceConfig | None = None
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     max_rounds: int = Field(6, gt=0)
+    audit: AuditField = None
 
     # --- derived views -------------------------------------------------------------------------
 
@@ -120,13 +126,33 @@ class Recipe(StrictModel):
         if not self.edge_cases:
             return []
         return build_kinds(
-            self.edge_cases.kinds, dict(self.fields), self.main_text_field, self.dimension_values()
+            _where_as_text(self.edge_cases.kinds),
+            dict(self.fields),
+            self.main_text_field,
+            self.dimension_values(),
         )
 
     def fingerprint(self) -> str:
         """sha256 hex of the canonical JSON of the recipe: changes whenever any setting changes."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _where_as_text(kinds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each kind's settings with the scalars of its `where` written as the text dimension values use
+    (`rating: 5` → "5"); anything else is left for the edge-case checks to report."""
+
+    def text(v: Any) -> Any:
+        return value_str(v) if v is None or isinstance(v, (str, int, float, bool)) else v
+
+    out = {}
+    for name, raw in kinds.items():
+        where = raw.get("where") if isinstance(raw, dict) else None
+        if isinstance(where, dict):
+            conv = {d: [text(x) for x in v] if isinstance(v, list) else text(v) for d, v in where.items()}
+            raw = {**raw, "where": conv}
+        out[name] = raw
+    return out
 
 
 def _values(spec: list[Scalar] | dict[Scalar, float]) -> list[Scalar]:
@@ -140,6 +166,8 @@ def cell_counts(strata: StrataSpec, values: dict[str, list[str]]) -> dict[tuple[
     def walk(node: Any, depth: int, prefix: tuple[str, ...]) -> None:
         if depth == len(strata.by):
             out[prefix] = int(node)
+            return
+        if not isinstance(node, dict):  # a 0 above the last level: every stratum below it is empty
             return
         for key, child in node.items():
             walk(child, depth + 1, (*prefix, value_str(key)))
@@ -181,6 +209,10 @@ def _check_semantics(recipe: Recipe) -> list[str]:
             problems.append(f"splits.{split}: expected a positive share, got {share}")
     if not recipe.splits:
         problems.append("splits: expected at least one split")
+    elif all(share > 0 for share in recipe.splits.values()):
+        total = sum(recipe.splits.values())
+        if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
+            problems.append(f"splits: shares sum to {total:.10g}, expected 1")
     problems += _check_strata(recipe, values)
     problems += _check_prompt(recipe, values)
     if recipe.edge_cases:
@@ -205,8 +237,11 @@ def _check_strata(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
 
     def walk(node: Any, depth: int, path: str) -> None:
         dim = strata.by[depth]
+        if depth > 0 and node == 0 and isinstance(node, int) and not isinstance(node, bool):
+            return  # a 0 above the last level empties every stratum below it
         if not isinstance(node, dict):
-            problems.append(f"{path}: expected a mapping of {dim} values, got {type(node).__name__}")
+            zero = " (or 0 to leave every stratum below it empty)" if depth > 0 else ""
+            problems.append(f"{path}: expected a mapping of {dim} values{zero}, got {type(node).__name__}")
             return
         for key, child in node.items():
             key_s = value_str(key)
@@ -221,6 +256,8 @@ def _check_strata(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
                 walk(child, depth + 1, here)
 
     walk(strata.counts, 0, "strata.counts")
+    if not problems:
+        problems += _missing_strata(strata, values)
     if not problems and sum(cell_counts(strata, values).values()) == 0:
         problems.append("strata.counts: expected at least one positive count")
     if not problems and recipe.size is not None:
@@ -229,6 +266,31 @@ def _check_strata(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
             problems.append(
                 f"size: {recipe.size} disagrees with the sum of strata.counts ({total}); drop one"
             )
+    return problems
+
+
+def _missing_strata(strata: StrataSpec, values: dict[str, list[str]]) -> list[str]:
+    """One problem per stratum (or whole branch) that `strata.counts` leaves out: a left-out stratum would
+    silently get no rows, so it must be written, with 0 when it should stay empty."""
+    missing: list[str] = []
+
+    def walk(node: Any, depth: int, path: str) -> None:
+        if depth == len(strata.by) or not isinstance(node, dict):
+            return
+        present = {value_str(k): child for k, child in node.items()}
+        for v in values[strata.by[depth]]:
+            if v not in present:
+                missing.append(f"{path}.{v}")
+            else:
+                walk(present[v], depth + 1, f"{path}.{v}")
+
+    walk(strata.counts, 0, "strata.counts")
+    hint = "missing; every stratum needs a count (write 0 to leave it empty)"
+    problems = [f"{m}: {hint}" for m in missing[:MAX_MISSING_NAMED]]
+    if len(missing) > MAX_MISSING_NAMED:
+        problems.append(
+            f"strata.counts: {len(missing) - MAX_MISSING_NAMED} more strata or branches are missing"
+        )
     return problems
 
 
@@ -304,7 +366,9 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError([f"(yaml): {exc}"], str(path)) from None
+        # PyYAML names the stream "<unicode string>"; the reader wants the file and the line.
+        message = str(exc).replace('"<unicode string>"', str(path))
+        raise RecipeError([f"(yaml): {message}"], str(path)) from None
     recipe = parse_recipe(data, str(path))
     ref = recipe.reference
     if ref is not None and "://" not in ref.path and not Path(ref.path).is_absolute():

@@ -11,8 +11,10 @@ Endpoints: `POST /v1/messages`, `POST /v1/messages/count_tokens`, `POST /v1/mess
 Behaviour that tests can steer (attributes of `MessagesServer`, safe to change while it runs):
 
 * `responder(request_json) -> dict`: the `input` of the `tool_use` block (default: `default_responder`,
-  which fills the forced tool's `input_schema` deterministically).
-* `latency` (s) added to every Messages call; `fault_rates` {fault: probability}; `script_faults([...])`
+  which fills the forced tool's `input_schema` deterministically; `hf_synth.testing.judge.LabelWorld` writes
+  rows that state their labels, a chosen share wrong, and judges label-audit requests by those statements).
+* `latency` (s) added to every Messages call, plus `latency_per_output_token` (s) per output token (a
+  model writes at a finite speed); `fault_rates` {fault: probability}; `script_faults([...])`
   (consumed one per Messages call before the rates apply; `"ok"` = no fault); `fail_for(fault, seconds)`.
   Faults: `rate_limit` (429), `overloaded` (529), `api_error` (500), `auth` (401), `drop` (close the socket
   without an answer), `slow` (`slow_latency` extra seconds), `malformed` (tool input without a usable
@@ -20,6 +22,8 @@ Behaviour that tests can steer (attributes of `MessagesServer`, safe to change w
 * Server-side rate limits (`requests_per_minute`, `input_tokens_per_minute`, `output_tokens_per_minute`,
   token buckets like the real API's, `initial_fill` of the buckets) reported in `anthropic-ratelimit-*`
   headers; an empty bucket answers 429 with `retry-after`.
+* Prompt caching as the real API does it: the prefix up to the last `cache_control` breakpoint is cached
+  for 5 minutes, and only when it reaches the model's minimum cacheable length (`prices.json`).
 * `batch_delay` (s) until a batch ends; `batch_outcome(custom_id, params) -> "succeeded" | "errored" |
   "expired" | "canceled"`.
 * `api_key`: when set, the only accepted key (else any non-empty key is accepted).
@@ -33,10 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import itertools
 import json
-import math
 import random
 import re
 import signal
@@ -47,201 +48,32 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FAULTS", "MessagesServer", "RecordedRequest", "default_responder", "estimate_tokens"]
+from hf_synth.testing.batches import BatchBook
+from hf_synth.testing.http1 import read_request, write_response
+from hf_synth.testing.limits import RateLimits
+from hf_synth.testing.prompt_cache import PromptCache
+from hf_synth.testing.responder import FAULTS, break_items, default_responder, first_text
+from hf_synth.testing.wire import (
+    ApiError,
+    Drop,
+    RecordedRequest,
+    estimate_tokens,
+    fmt_seconds,
+    need_method,
+    validate_params,
+)
 
-FAULTS = ("ok", "rate_limit", "overloaded", "api_error", "auth", "drop", "slow", "malformed", "bad_items")
-
-_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    529: "Overloaded",
-}
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_MAX_BATCH_REQUESTS = 100_000
-_MAX_BATCH_BYTES = 256 * 1024 * 1024
-_NO_SAMPLING_VERSION = "2026-10-21"
-_CACHE_TTL = 300.0  # seconds: the ephemeral cache's 5-minute lifetime
-
-
-def estimate_tokens(obj: Any) -> int:
-    """Token count the server charges for `obj` (str or JSON value): ~4 characters per token, ≥ 1."""
-    text = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return max(1, math.ceil(len(text) / 4))
-
-
-@dataclass
-class RecordedRequest:
-    """One request the server received (credential headers are never recorded)."""
-
-    method: str
-    path: str
-    time: float
-    headers: dict[str, str]
-    body: Any = None
-    status: int | None = None  # None when the connection was dropped
-
-
-class _Error(Exception):
-    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.kind, self.message, self.status = kind, message, status or _ERROR_STATUS[kind]
-
-
-class _Drop(Exception):
-    """Close the connection without answering."""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Default responder: fill a JSON schema deterministically.
-
-
-def _first_text(request_json: dict[str, Any]) -> str:
-    for message in request_json.get("messages", []):
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        for block in content or []:
-            if isinstance(block, dict) and block.get("type") == "text":
-                return str(block.get("text", ""))
-    return ""
-
-
-def _fill(schema: dict[str, Any], name: str, seed: str, counter: int) -> Any:
-    """A value valid for `schema` (object/array/string/integer/number/boolean/enum/nullable)."""
-    if "enum" in schema:
-        choices = [v for v in schema["enum"] if v is not None] or [None]
-        return choices[counter % len(choices)]
-    if "anyOf" in schema:
-        options = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
-        return _fill(options[0], name, seed, counter)
-    jtype = schema.get("type", "string")
-    if isinstance(jtype, list):
-        jtype = next((t for t in jtype if t != "null"), "null")
-    if jtype == "object":
-        props = schema.get("properties", {})
-        return {key: _fill(sub, key, seed, counter) for key, sub in props.items()}
-    if jtype == "array":
-        n = int(schema.get("minItems", schema.get("maxItems", 1)))
-        return [_fill(schema.get("items", {}), name, seed, counter * 1000 + i) for i in range(n)]
-    if jtype == "integer":
-        lo = math.ceil(schema.get("minimum", 0))
-        hi = math.floor(schema.get("maximum", lo + 100))
-        return lo + counter % (hi - lo + 1)
-    if jtype == "number":
-        lo = float(schema.get("minimum", 0.0))
-        hi = float(schema.get("maximum", lo + 1.0))
-        return lo + (hi - lo) * ((counter * 0.618034) % 1.0)
-    if jtype == "boolean":
-        return counter % 2 == 0
-    if jtype == "null":
-        return None
-    return f"{name} #{counter}: {seed}"
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self._it = itertools.count()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            return next(self._it)
-
-
-_items_counter = _Counter()
-
-
-def default_responder(request_json: dict[str, Any]) -> dict[str, Any]:
-    """Tool input for a Messages request: the forced tool's `input_schema` filled with distinct values.
-
-    Strings read "<field> #<counter>: <first 40 characters of the prompt>", so every item is distinct and
-    traceable to its prompt; arrays get `minItems` elements (the n items requested).
-    """
-    tools = request_json.get("tools") or []
-    choice = request_json.get("tool_choice") or {}
-    tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0] if tools else None)
-    if tool is None:
-        return {}
-    seed = " ".join(_first_text(request_json).split())[:40]
-    return _fill(tool.get("input_schema", {}), "value", seed, _items_counter())
-
-
-def _break_items(tool_input: dict[str, Any], fault: str) -> dict[str, Any]:
-    """Corrupt a tool input: `malformed` loses the items list, `bad_items` breaks fields inside items."""
-    if fault == "malformed":
-        return {"itemz": "not a list"}
-    items = tool_input.get("items")
-    if isinstance(items, list) and items and isinstance(items[0], dict):
-        first = dict(items[0])
-        keys = list(first)
-        if keys:
-            first.pop(keys[0])  # a missing field
-        if len(keys) > 1:
-            first[keys[1]] = {"wrong": "type"}  # a wrong type
-        return {**tool_input, "items": [first, *items[1:]]}
-    return {"items": [{"unexpected": 1}]}
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Server-side rate limits.
-
-
-class _Bucket:
-    def __init__(self, per_minute: float, fill: float) -> None:
-        self.limit = per_minute
-        self.tokens = per_minute * fill
-        self.stamp = time.monotonic()
-
-    def refill(self, now: float) -> None:
-        self.tokens = min(self.limit, self.tokens + (now - self.stamp) * self.limit / 60.0)
-        self.stamp = now
-
-    def seconds_until(self, amount: float) -> float:
-        need = min(amount, self.limit) - self.tokens
-        return max(0.0, need * 60.0 / self.limit)
-
-    def reset_time(self) -> str:
-        full_in = (self.limit - self.tokens) * 60.0 / self.limit
-        ts = datetime.fromtimestamp(time.time() + max(0.0, full_in), tz=timezone.utc)
-        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class _Batch:
-    id: str
-    requests: list[dict[str, Any]]
-    created: float
-    ends: float
-    created_at: str
-    canceled: bool = False
-    results: list[dict[str, Any]] | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+__all__ = [
+    "FAULTS",
+    "MessagesServer",
+    "RecordedRequest",
+    "default_responder",
+    "estimate_tokens",
+    "spawned_server",
+]
 
 
 class MessagesServer:
@@ -255,6 +87,7 @@ class MessagesServer:
         api_key: str | None = None,
         responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         latency: float = 0.0,
+        latency_per_output_token: float = 0.0,
         fault_rates: dict[str, float] | None = None,
         slow_latency: float = 5.0,
         retry_after: float = 1.0,
@@ -271,6 +104,7 @@ class MessagesServer:
         self.api_key = api_key
         self.responder = responder or default_responder
         self.latency = latency
+        self.latency_per_output_token = latency_per_output_token
         self.fault_rates: dict[str, float] = dict(fault_rates or {})
         self.slow_latency = slow_latency
         self.retry_after = retry_after
@@ -291,9 +125,9 @@ class MessagesServer:
         self._script: deque[str] = deque()
         self._fail_until: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._buckets: dict[str, _Bucket] | None = None
-        self._cache: dict[str, float] = {}
-        self._batches: dict[str, _Batch] = {}
+        self._limits = RateLimits()
+        self._cache = PromptCache()
+        self._batches = BatchBook()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -392,12 +226,12 @@ class MessagesServer:
         self._reset_buckets()
 
     def _reset_buckets(self) -> None:
-        with self._lock:
-            self._buckets = {
-                "requests": _Bucket(self.requests_per_minute, self.initial_fill),
-                "input-tokens": _Bucket(self.input_tokens_per_minute, self.initial_fill),
-                "output-tokens": _Bucket(self.output_tokens_per_minute, self.initial_fill),
-            }
+        self._limits.reset(
+            self.requests_per_minute,
+            self.input_tokens_per_minute,
+            self.output_tokens_per_minute,
+            self.initial_fill,
+        )
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         """Requests received matching `method` and `path` (exact path; None = any)."""
@@ -419,7 +253,7 @@ class MessagesServer:
             self.requests.clear()
             self._script.clear()
             self._fail_until.clear()
-            self._cache.clear()
+        self._cache.clear()
 
     # --- HTTP ---------------------------------------------------------------------------------------------
 
@@ -432,37 +266,16 @@ class MessagesServer:
         self.max_open_connections = max(self.max_open_connections, self._open)
         try:
             while True:
-                # One read for the whole head: a readline per header costs more than the dispatch.
-                try:
-                    head_bytes = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                request = await read_request(reader)
+                if request is None:
                     return
-                request_line, *header_lines = head_bytes.decode("latin-1").split("\r\n")
-                try:
-                    method, target, _version = request_line.split()
-                except ValueError:
-                    return
-                headers: dict[str, str] = {}
-                for raw_header in header_lines:
-                    if raw_header:
-                        key, _, value = raw_header.partition(":")
-                        headers[key.strip().lower()] = value.strip()
-                body = b""
-                if "content-length" in headers:
-                    body = await reader.readexactly(int(headers["content-length"]))
-                elif headers.get("transfer-encoding", "").lower() == "chunked":
-                    body = await self._read_chunked(reader)
+                method, target, headers, body = request
                 try:
                     status, out_headers, payload = await self._dispatch(method, target, headers, body)
-                except _Drop:
+                except Drop:
                     writer.transport.abort()
                     return
-                head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
-                out_headers.setdefault("content-type", "application/json")
-                out_headers["content-length"] = str(len(payload))
-                head += [f"{k}: {v}" for k, v in out_headers.items()]
-                writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
-                await writer.drain()
+                await write_response(writer, status, out_headers, payload)
                 if headers.get("connection", "").lower() == "close":
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -472,17 +285,6 @@ class MessagesServer:
             self._conn_tasks.discard(task)  # type: ignore[arg-type]
             with contextlib.suppress(Exception):
                 writer.close()
-
-    @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        parts = []
-        while True:
-            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                await reader.readline()
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readline()
 
     def _record(self, method: str, path: str, headers: dict[str, str], body: Any) -> RecordedRequest:
         safe = {k: v for k, v in headers.items() if k not in ("x-api-key", "authorization")}
@@ -503,24 +305,27 @@ class MessagesServer:
                 try:
                     body = json.loads(raw)
                 except ValueError as e:
-                    raise _Error("invalid_request_error", f"request body is not valid JSON: {e}") from None
+                    raise ApiError("invalid_request_error", f"request body is not valid JSON: {e}") from None
                 if self.keep_bodies:
                     rec.body = body
             self._check_auth(headers)
             status, payload, extra = await self._route(method, path, body, headers)
             out.update(extra)
             rec.status = status
+            if path == "/v1/messages" and isinstance(payload, dict):
+                rec.output_tokens = payload.get("usage", {}).get("output_tokens")
             if isinstance(payload, bytes):
                 return status, out, payload
             return status, out, json.dumps(payload, separators=(",", ":")).encode()
-        except _Drop:
+        except Drop:
             raise
-        except _Error as e:
+        except ApiError as e:
             rec.status = e.status
             if e.status == 429:
-                out["retry-after"] = _fmt_seconds(self._retry_after_for(e))
+                rec.retry_after = e.retry_after or self.retry_after
+                out["retry-after"] = fmt_seconds(rec.retry_after)
             if e.status in (429, 529) or path == "/v1/messages":
-                out.update(self._limit_headers())
+                out.update(self._limits.headers())
             err = {
                 "type": "error",
                 "error": {"type": e.kind, "message": e.message},
@@ -528,54 +333,49 @@ class MessagesServer:
             }
             return e.status, out, json.dumps(err).encode()
 
-    def _retry_after_for(self, e: _Error) -> float:
-        return getattr(e, "retry_after", None) or self.retry_after
-
     def _check_auth(self, headers: dict[str, str]) -> None:
         key = headers.get("x-api-key")
         auth = headers.get("authorization", "")
         if not key and auth.lower().startswith("bearer "):
             key = auth[7:].strip()
         if not key:
-            raise _Error("authentication_error", "x-api-key header is required")
+            raise ApiError("authentication_error", "x-api-key header is required")
         if self.api_key is not None and key != self.api_key:
-            raise _Error("authentication_error", "invalid x-api-key")
+            raise ApiError("authentication_error", "invalid x-api-key")
         if "anthropic-version" not in headers:
-            raise _Error("invalid_request_error", "anthropic-version: header is required")
+            raise ApiError("invalid_request_error", "anthropic-version: header is required")
 
     async def _route(
         self, method: str, path: str, body: Any, headers: dict[str, str]
     ) -> tuple[int, Any, dict[str, str]]:
+        version = headers.get("anthropic-version", "")
         if path == "/v1/messages":
-            _need(method, "POST")
-            return await self._messages(body, headers.get("anthropic-version", ""))
+            need_method(method, "POST")
+            return await self._messages(body, version)
         if path == "/v1/messages/count_tokens":
-            _need(method, "POST")
-            version = headers.get("anthropic-version", "")
-            params = _validate_params(body, need_max_tokens=False, version=version)
+            need_method(method, "POST")
+            params = validate_params(body, need_max_tokens=False, version=version)
             return 200, {"input_tokens": self._input_tokens(params)}, {}
+        book = self._batches
         if path == "/v1/messages/batches":
             if method == "POST":
-                return 200, self._batch_create(body, headers.get("anthropic-version", "")), {}
-            _need(method, "GET")
-            return 200, self._batch_list(), {}
+                return 200, book.create(body, version, self.batch_delay, self.url), {}
+            need_method(method, "GET")
+            return 200, book.listing(self.url, self.batch_outcome, self._make_message), {}
         m = re.fullmatch(r"/v1/messages/batches/([^/]+)(/results|/cancel)?", path)
         if m:
-            batch = self._batches.get(m.group(1))
-            if batch is None:
-                raise _Error("not_found_error", f"message batch {m.group(1)!r} not found")
+            batch = book.get(m.group(1))
             if m.group(2) == "/results":
-                _need(method, "GET")
-                return 200, self._batch_results(batch), {"content-type": "application/binary"}
+                need_method(method, "GET")
+                results = book.results(batch, self.url, self.batch_outcome, self._make_message)
+                return 200, results, {"content-type": "application/binary"}
             if m.group(2) == "/cancel":
-                _need(method, "POST")
-                if not batch.canceled and time.monotonic() < batch.ends:
-                    batch.canceled = True
-                    batch.ends = time.monotonic() + min(0.2, self.batch_delay)
-                return 200, self._batch_json(batch), {}
-            _need(method, "GET")
-            return 200, self._batch_json(batch), {}
-        raise _Error("not_found_error", f"{method} {path}: not found")
+                need_method(method, "POST")
+                book.cancel(batch, self.batch_delay)
+            else:
+                need_method(method, "GET")
+            return 200, book.describe(batch, self.url, self.batch_outcome, self._make_message), {}
+        raise ApiError("not_found_error", f"{method} {path}: not found")
 
     # --- Messages -----------------------------------------------------------------------------------------
 
@@ -593,37 +393,38 @@ class MessagesServer:
         return "ok"
 
     async def _messages(self, body: Any, version: str) -> tuple[int, Any, dict[str, str]]:
-        params = _validate_params(body, version=version)
+        params = validate_params(body, version=version)
         choice = params.get("tool_choice") or {}
         if choice.get("type") in ("tool", "any") and params["model"] in self.no_forced_tool_models:
-            raise _Error(
+            raise ApiError(
                 "invalid_request_error",
                 f"tool_choice: forced tool use is not supported by {params['model']}; use auto",
             )
         fault = self._next_fault()
         if fault == "drop":
-            raise _Drop
+            raise Drop
         if fault == "auth":
-            raise _Error("authentication_error", "invalid x-api-key")
+            raise ApiError("authentication_error", "invalid x-api-key")
         if fault == "rate_limit":
-            raise _Error("rate_limit_error", "Number of requests has exceeded your per-minute rate limit")
+            raise ApiError("rate_limit_error", "Number of requests has exceeded your per-minute rate limit")
         if fault == "overloaded":
-            raise _Error("overloaded_error", "Overloaded")
+            raise ApiError("overloaded_error", "Overloaded")
         if fault == "api_error":
-            raise _Error("api_error", "Internal server error")
+            raise ApiError("api_error", "Internal server error")
         input_total = self._input_tokens(params)
-        self._charge(input_total, params["max_tokens"])
+        self._limits.charge(input_total, params["max_tokens"])
+        message = self._make_message(params, fault, input_total)
         delay = self.latency + (self.slow_latency if fault == "slow" else 0.0)
+        delay += self.latency_per_output_token * message["usage"]["output_tokens"]
         if delay > 0:
             await asyncio.sleep(delay)
-        message = self._make_message(params, fault, input_total)
-        self._settle_output(message["usage"]["output_tokens"])
-        return 200, message, self._limit_headers()
+        self._limits.settle_output(message["usage"]["output_tokens"])
+        return 200, message, self._limits.headers()
 
     def _make_message(
         self, params: dict[str, Any], fault: str = "ok", input_total: int | None = None
     ) -> dict[str, Any]:
-        cached, is_write = self._cache_split(params)
+        cached, is_write = self._cache.split(params)
         if input_total is None:
             input_total = self._input_tokens(params)
         usage: dict[str, Any] = {
@@ -640,7 +441,7 @@ class MessagesServer:
         if tools and choice.get("type") != "none":
             tool_input = self.responder(params)
             if fault in ("malformed", "bad_items"):
-                tool_input = _break_items(tool_input, fault)
+                tool_input = break_items(tool_input, fault)
             tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
             content = [
                 {
@@ -653,7 +454,7 @@ class MessagesServer:
             stop_reason = "tool_use"
             usage["output_tokens"] = estimate_tokens(tool_input) + 10
         else:
-            text = f"Loopback reply to: {_first_text(params)[:80]}"
+            text = f"Loopback reply to: {first_text(params)[:80]}"
             content = [{"type": "text", "text": text}]
             stop_reason = "end_turn"
             usage["output_tokens"] = estimate_tokens(text)
@@ -674,235 +475,6 @@ class MessagesServer:
     def _input_tokens(self, params: dict[str, Any]) -> int:
         parts = [params.get("system") or "", params.get("tools") or [], params["messages"]]
         return sum(estimate_tokens(p) for p in parts if p)
-
-    def _cache_split(self, params: dict[str, Any]) -> tuple[int, bool]:
-        """(tokens in the prefix up to the last cache breakpoint, whether that prefix was not cached yet).
-
-        The prefix order is tools → system → messages, as in the real API; the cache lives 5 minutes and a
-        hit refreshes it.
-        """
-        prefix: list[Any] = []
-        marked: list[Any] | None = None
-        sections = (
-            params.get("tools") or [],
-            params.get("system") if isinstance(params.get("system"), list) else [],
-            [b for m in params["messages"] if isinstance(m.get("content"), list) for b in m["content"]],
-        )
-        for section in sections:
-            for block in section:
-                prefix.append(block)
-                if isinstance(block, dict) and block.get("cache_control"):
-                    marked = list(prefix)
-        if marked is None:
-            return 0, False
-        if isinstance(params.get("system"), str):
-            marked.append(params["system"])
-        tokens = sum(estimate_tokens(b) for b in marked)
-        digest = hashlib.sha256((params["model"] + json.dumps(marked, sort_keys=True)).encode()).hexdigest()
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest, -math.inf) > now
-            self._cache[digest] = now + _CACHE_TTL
-        return tokens, not hit
-
-    # --- rate limits --------------------------------------------------------------------------------------
-
-    def _charge(self, input_tokens: int, max_tokens: int) -> None:
-        now = time.monotonic()
-        assert self._buckets is not None
-        with self._lock:
-            for b in self._buckets.values():
-                b.refill(now)
-            needs = {"requests": 1, "input-tokens": input_tokens, "output-tokens": max_tokens}
-            wait = max(self._buckets[k].seconds_until(v) for k, v in needs.items())
-            if wait > 0:
-                err = _Error("rate_limit_error", "This request would exceed your organization's rate limit")
-                err.retry_after = math.ceil(wait * 1000) / 1000  # type: ignore[attr-defined]
-                raise err
-            self._buckets["requests"].tokens -= 1
-            self._buckets["input-tokens"].tokens -= input_tokens
-
-    def _settle_output(self, output_tokens: int) -> None:
-        assert self._buckets is not None
-        with self._lock:
-            self._buckets["output-tokens"].tokens -= output_tokens
-
-    def _limit_headers(self) -> dict[str, str]:
-        assert self._buckets is not None
-        out: dict[str, str] = {}
-        now = time.monotonic()
-        with self._lock:
-            for kind, b in self._buckets.items():
-                b.refill(now)
-                out[f"anthropic-ratelimit-{kind}-limit"] = str(int(b.limit))
-                out[f"anthropic-ratelimit-{kind}-remaining"] = str(max(0, int(b.tokens)))
-                out[f"anthropic-ratelimit-{kind}-reset"] = b.reset_time()
-            tok_i, tok_o = self._buckets["input-tokens"], self._buckets["output-tokens"]
-            out["anthropic-ratelimit-tokens-limit"] = str(int(tok_i.limit + tok_o.limit))
-            out["anthropic-ratelimit-tokens-remaining"] = str(max(0, int(tok_i.tokens + tok_o.tokens)))
-            out["anthropic-ratelimit-tokens-reset"] = min(tok_i.reset_time(), tok_o.reset_time())
-        return out
-
-    # --- Message Batches ----------------------------------------------------------------------------------
-
-    def _batch_create(self, body: Any, headers_version: str) -> dict[str, Any]:
-        if not isinstance(body, dict) or not isinstance(body.get("requests"), list) or not body["requests"]:
-            raise _Error("invalid_request_error", "requests: a non-empty list is required")
-        reqs = body["requests"]
-        if len(reqs) > _MAX_BATCH_REQUESTS:
-            raise _Error("invalid_request_error", f"requests: at most {_MAX_BATCH_REQUESTS} per batch")
-        if len(json.dumps(body)) > _MAX_BATCH_BYTES:
-            raise _Error("request_too_large", "batch exceeds 256 MB")
-        seen: set[str] = set()
-        for i, r in enumerate(reqs):
-            cid = r.get("custom_id") if isinstance(r, dict) else None
-            if not isinstance(cid, str) or not _CUSTOM_ID.match(cid):
-                raise _Error(
-                    "invalid_request_error", f"requests.{i}.custom_id: must match {_CUSTOM_ID.pattern}"
-                )
-            if cid in seen:
-                raise _Error("invalid_request_error", f"requests.{i}.custom_id: duplicate {cid!r}")
-            seen.add(cid)
-            try:
-                _validate_params(r.get("params"), version=headers_version)
-            except _Error as e:
-                raise _Error("invalid_request_error", f"requests.{i}.params.{e.message}") from None
-        now = time.monotonic()
-        batch = _Batch(
-            id=f"msgbatch_loop_{uuid.uuid4().hex[:24]}",
-            requests=reqs,
-            created=now,
-            ends=now + self.batch_delay,
-            created_at=_rfc3339(time.time()),
-        )
-        self._batches[batch.id] = batch
-        return self._batch_json(batch)
-
-    def _batch_json(self, batch: _Batch) -> dict[str, Any]:
-        now = time.monotonic()
-        ended = now >= batch.ends
-        if ended and batch.results is None:
-            self._finish_batch(batch)
-        status = "ended" if ended else ("canceling" if batch.canceled else "in_progress")
-        counts = {"processing": 0 if ended else len(batch.requests)}
-        for kind in ("succeeded", "errored", "canceled", "expired"):
-            counts[kind] = batch.counts.get(kind, 0) if ended else 0
-        wall_created = time.time() - (now - batch.created)
-        return {
-            "id": batch.id,
-            "type": "message_batch",
-            "processing_status": status,
-            "request_counts": counts,
-            "created_at": batch.created_at,
-            "expires_at": _rfc3339(wall_created + 86400),
-            "ended_at": _rfc3339(wall_created + (batch.ends - batch.created)) if ended else None,
-            "cancel_initiated_at": None,
-            "archived_at": None,
-            "results_url": f"{self.url}/v1/messages/batches/{batch.id}/results" if ended else None,
-        }
-
-    def _finish_batch(self, batch: _Batch) -> None:
-        results = []
-        for r in batch.requests:
-            outcome = "canceled" if batch.canceled else "succeeded"
-            if self.batch_outcome is not None and not batch.canceled:
-                outcome = self.batch_outcome(r["custom_id"], r["params"])
-            if outcome == "succeeded":
-                self._cache_split(r["params"])  # batches share the prompt cache too
-                message = self._make_message(r["params"])
-                message["usage"]["service_tier"] = "batch"
-                result: dict[str, Any] = {"type": "succeeded", "message": message}
-            elif outcome == "errored":
-                result = {
-                    "type": "errored",
-                    "error": {
-                        "type": "error",
-                        "error": {"type": "invalid_request_error", "message": "simulated batch error"},
-                        "request_id": None,
-                    },
-                }
-            else:
-                result = {"type": outcome}
-            batch.counts[outcome] = batch.counts.get(outcome, 0) + 1
-            results.append({"custom_id": r["custom_id"], "result": result})
-        batch.results = results
-
-    def _batch_results(self, batch: _Batch) -> bytes:
-        if time.monotonic() < batch.ends:
-            raise _Error("invalid_request_error", f"message batch {batch.id} is still processing")
-        self._batch_json(batch)
-        assert batch.results is not None
-        return "".join(json.dumps(r) + "\n" for r in batch.results).encode()
-
-    def _batch_list(self) -> dict[str, Any]:
-        data = [self._batch_json(b) for b in reversed(list(self._batches.values()))]
-        return {
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-
-
-def _need(method: str, expected: str) -> None:
-    if method != expected:
-        raise _Error("not_found_error", f"method {method} not allowed here", status=405)
-
-
-def _validate_params(body: Any, need_max_tokens: bool = True, version: str = "") -> dict[str, Any]:
-    """Check the fields the real API checks first; errors name the field as the API does."""
-    if not isinstance(body, dict):
-        raise _Error("invalid_request_error", "body: an object is required")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _Error("invalid_request_error", "model: Field required")
-    if not model.startswith("claude"):
-        raise _Error("not_found_error", f"model: {model}")
-    if need_max_tokens:
-        mt = body.get("max_tokens")
-        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
-            raise _Error("invalid_request_error", "max_tokens: must be a positive integer")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _Error("invalid_request_error", "messages: at least one message is required")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or "content" not in m:
-            raise _Error("invalid_request_error", f"messages.{i}: role and content are required")
-    if messages[0]["role"] != "user":
-        raise _Error("invalid_request_error", "messages: first message must use the user role")
-    for name in ("temperature", "top_p", "top_k"):
-        # API version 2026-10-21 dropped sampling parameters; older versions accept temperature in 0..1.
-        if name in body and version >= _NO_SAMPLING_VERSION:
-            raise _Error("invalid_request_error", f"{name}: not supported in API version {version}")
-    temperature = body.get("temperature")
-    if temperature is not None and not (0 <= temperature <= 1):
-        raise _Error("invalid_request_error", "temperature: range: 0..1")
-    tools = body.get("tools")
-    names: set[str] = set()
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise _Error("invalid_request_error", "tools: a list is required")
-        for i, t in enumerate(tools):
-            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
-                raise _Error("invalid_request_error", f"tools.{i}.name: Field required")
-            schema = t.get("input_schema")
-            if not isinstance(schema, dict) or schema.get("type") != "object":
-                raise _Error(
-                    "invalid_request_error", f"tools.{i}.input_schema.type: Input should be 'object'"
-                )
-            names.add(t["name"])
-    choice = body.get("tool_choice")
-    if choice is not None:
-        if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
-            raise _Error("invalid_request_error", "tool_choice.type: must be auto, any, tool or none")
-        if choice["type"] == "tool" and choice.get("name") not in names:
-            raise _Error("invalid_request_error", f"tool_choice.name: no tool named {choice.get('name')!r}")
-    return body
-
-
-def _fmt_seconds(seconds: float) -> str:
-    # The real API sends whole seconds; fractions are kept so tests can use sub-second waits.
-    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.3f}"
 
 
 @contextlib.contextmanager
@@ -944,11 +516,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--api-key", default=None, help="the only key accepted (default: any non-empty key)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every Messages call")
+    p.add_argument("--latency-per-token", type=float, default=0.0, help="seconds per output token")
     p.add_argument("--fault", action="append", default=[], metavar="NAME=RATE", help=f"one of {FAULTS[1:]}")
     p.add_argument("--batch-delay", type=float, default=1.0, help="seconds until a batch ends")
     p.add_argument("--requests-per-minute", type=float, default=50_000)
     p.add_argument("--retry-after", type=float, default=1.0)
     p.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
+    p.add_argument(
+        "--label-world",
+        metavar="JSON",
+        help="answer as hf_synth.testing.judge.LabelWorld over these dimensions ({name: [values]})",
+    )
+    p.add_argument("--wrong-share", type=float, default=0.0, help="with --label-world: share written wrong")
     args = p.parse_args(argv)
     rates = {}
     for spec in args.fault:
@@ -956,11 +535,18 @@ def main(argv: list[str] | None = None) -> int:
         if name not in FAULTS:
             p.error(f"unknown fault {name!r}")
         rates[name] = float(rate or 1.0)
+    responder = None
+    if args.label_world:
+        from hf_synth.testing.judge import LabelWorld
+
+        responder = LabelWorld(json.loads(args.label_world), args.wrong_share)
     server = MessagesServer(
         args.host,
         args.port,
         api_key=args.api_key,
+        responder=responder,
         latency=args.latency,
+        latency_per_output_token=args.latency_per_token,
         fault_rates=rates,
         batch_delay=args.batch_delay,
         requests_per_minute=args.requests_per_minute,

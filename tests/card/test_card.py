@@ -531,7 +531,9 @@ def test_fidelity_and_validation_tables_match_report(card: tuple[Path, str]) -> 
         assert int(fid[dim][-1]) == len(v["disagreeing_rows"])
     union = set().union(*(v["disagreeing_rows"] for v in report["label_fidelity"].values()))
     assert f"{len(union)} of 297 rows disagree" in block
-    assert "Result: **failed**" in block
+    # Issue 11 replaced the bold one-word verdict ("Result: **failed**") with counts and content stated apart.
+    assert "- **Counts:** 2 quota checks failed" in block
+    assert "Verdict of `hf-synth validate`: failed, 4 problems" in block
     chi = {r[0]: r for r in table_after(block, "## Validation")}
     assert set(chi) == set(report["validation"]["chi_square"])
     assert "strata: billing \\| sarcastic: target 20, realised 18" in block

@@ -23,6 +23,7 @@ from hf_synth.testing.messages_server import MessagesServer
 from tests.support.runprobe import generate_cmd, kill_when, store_count
 
 SECRET = "sk-ant-test-7f3c9e1d-never-log-me"
+pytestmark = pytest.mark.loopback(api_key=SECRET)
 
 RECIPE = {
     "name": "tickets",
@@ -56,15 +57,6 @@ RECIPE = {
     "dedup": {"near_threshold": None},
     "max_rounds": 4,
 }
-
-
-@pytest.fixture()
-def server(monkeypatch: pytest.MonkeyPatch):
-    srv = MessagesServer(api_key=SECRET).start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-    yield srv
-    srv.stop()
 
 
 def messages_sent(srv: MessagesServer) -> int:

@@ -20,6 +20,7 @@ from hf_synth.testing.messages_server import MessagesServer
 from tests.support.runprobe import generate_cmd, kill_when, store_count
 
 KEY = "sk-ant-scale-test-0123456789"
+pytestmark = pytest.mark.loopback(api_key=KEY, batch_delay=0.5)
 
 RECIPE = {
     "name": "scale",
@@ -39,15 +40,6 @@ RECIPE = {
     },
     "dedup": {"near_threshold": None},
 }
-
-
-@pytest.fixture()
-def server(monkeypatch: pytest.MonkeyPatch):
-    srv = MessagesServer(api_key=KEY, batch_delay=0.5).start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-    yield srv
-    srv.stop()
 
 
 def options(**kw) -> RunOptions:
@@ -119,3 +111,41 @@ def test_sustained_429_slows_but_completes(server: MessagesServer, tmp_path: Pat
     dd = generate(recipe, tmp_path / "r", options())
     assert sum(len(d) for d in dd.values()) == 30
     assert time.monotonic() - start >= 2.5
+
+
+def test_batch_budget_reserves_the_batch_price(server: MessagesServer, tmp_path: Path) -> None:
+    from hf_synth.generation.backends.base import Usage
+    from hf_synth.generation.pricing import cost_usd
+
+    data = {**RECIPE, "backend": {**RECIPE["backend"], "max_tokens": 1000}}
+    full = cost_usd("claude-sonnet-4-6", Usage(1, 0, 1000)) or 0.0
+    # 30 requests' worst case is ~30 × full at the online price but ~15 × full at the batch discount.
+    budget = 22.5 * full
+    dd = generate(parse_recipe(data), tmp_path / "b", options(batch=True, budget_usd=budget))
+    assert sum(len(d) for d in dd.values()) == 30
+    assert server.count("POST", "/v1/messages/batches") == 1
+    assert server.count("POST", "/v1/messages") == 0
+
+
+def test_paid_batch_results_are_used_after_the_chunking_changed(tmp_path: Path) -> None:
+    path = tmp_path / "recipe.yaml"
+    recipe = {**RECIPE, "backend": {**RECIPE["backend"], "items_per_request": 4}}
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    with MessagesServer(api_key=KEY, batch_delay=4.0) as srv:
+        env = dict(os.environ, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=srv.url)
+        cmd = generate_cmd(path, out, "--batch")
+        kill_when(cmd, env, lambda: store_count(out, "SELECT COUNT(*) FROM batches WHERE open = 1") > 0)
+        (batch,) = srv.bodies("/v1/messages/batches")
+        paid = len(batch["requests"])
+        # The resumed run chunks the same slots differently: none of the batch's custom_ids match.
+        recipe["backend"]["items_per_request"] = 3
+        path.write_text(yaml.safe_dump(recipe))
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert srv.count("POST", "/v1/messages/batches") == 1  # nothing resubmitted
+        assert srv.count("POST", "/v1/messages") == 0  # every slot filled from the paid results
+    loaded = datasets.load_dataset(str(out))
+    assert sorted(i for d in loaded.values() for i in d["slot_id"]) == list(range(30))
+    report = json.loads((out / "report.json").read_text())
+    assert report["generation"]["requests"] == paid

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
+import json
 import logging
 import os
 import subprocess
@@ -28,11 +31,10 @@ from hf_synth.generation.backends.base import (
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
 from hf_synth.generation.ratelimit import AdaptiveConcurrency, RateLimiter
 from hf_synth.recipe.fields import FieldSpec
-from hf_synth.testing.messages_server import MessagesServer
-
-pytestmark = pytest.mark.timeout(60)
+from hf_synth.testing.messages_server import MessagesServer, default_responder
 
 SECRET = "sk-ant-test-SECRET-do-not-leak-0123456789"
+pytestmark = [pytest.mark.timeout(60), pytest.mark.loopback(api_key=SECRET, retry_after=0.05)]
 MODEL = "claude-haiku-4-5"
 FIELDS = {
     "text": FieldSpec(type="string", description="the review"),
@@ -41,6 +43,7 @@ FIELDS = {
     "note": FieldSpec(type="string", optional=True),
 }
 SYSTEM = "You write realistic product reviews. " * 20
+LONG_SYSTEM = "You write realistic product reviews. " * 450  # ~4,200 tokens at 4 characters per token
 
 
 def make_request(
@@ -57,15 +60,6 @@ def make_request(
         temperature=0.7,
         feedback=feedback,
     )
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    with MessagesServer(api_key=SECRET, retry_after=0.05) as srv:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
-        yield srv
 
 
 def backend(**kw: Any) -> AnthropicBackend:
@@ -127,12 +121,13 @@ def test_sampling_parameters_are_rejected_by_the_current_api_version(server: Mes
 
 
 def test_prompt_caching_counts_cache_tokens(server: MessagesServer) -> None:
+    # Claude Haiku 4.5 caches prefixes of 4,096 tokens and more: the system prompt is made that long.
     b = backend()
 
     async def two() -> list[GenerationResult]:
         try:
-            first = await b.generate(make_request(0))
-            second = await b.generate(make_request(1))
+            first = await b.generate(make_request(0, system=LONG_SYSTEM))
+            second = await b.generate(make_request(1, system=LONG_SYSTEM))
             return [first, second]
         finally:
             await b.aclose()
@@ -143,13 +138,72 @@ def test_prompt_caching_counts_cache_tokens(server: MessagesServer) -> None:
     assert second.usage.cost_usd < first.usage.cost_usd  # reads are cheaper than writes
     body = server.bodies()[0]
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
-    assert body["tools"][0]["cache_control"] == {"type": "ephemeral"}
+    # The tool schema alone (~150 tokens) is far below the minimum: no breakpoint after it.
+    assert "cache_control" not in body["tools"][0]
 
     server.clear()
     off = backend(prompt_caching=False)
-    (res,) = asyncio.run(run_all(off, [make_request(2)]))
+    (res,) = asyncio.run(run_all(off, [make_request(2, system=LONG_SYSTEM)]))
     assert res.usage.cache_read_tokens == res.usage.cache_write_tokens == 0
     assert "cache_control" not in server.bodies()[0]["tools"][0]
+
+
+def test_caching_is_not_requested_below_the_models_minimum(server: MessagesServer) -> None:
+    # ~400 tokens of tool schema + system prompt: Haiku 4.5 (minimum 4,096) would cache nothing, Sonnet
+    # 4.6 (minimum 1,024) neither; a 1,500-token prefix is cached by Sonnet 4.6 but not by Haiku 4.5.
+    medium = "You write realistic product reviews. " * 150
+    haiku, sonnet = backend(), backend(model="claude-sonnet-4-6")
+
+    async def go() -> list[GenerationResult]:
+        try:
+            return [
+                await haiku.generate(make_request(0)),
+                await haiku.generate(make_request(1, system=medium)),
+                await sonnet.generate(make_request(2, system=medium)),
+                await sonnet.generate(make_request(3, system=medium)),
+            ]
+        finally:
+            await haiku.aclose()
+            await sonnet.aclose()
+
+    short, haiku_medium, sonnet_write, sonnet_read = asyncio.run(go())
+    bodies = server.bodies()
+    for body in bodies[:2]:
+        assert "cache_control" not in json.dumps(body)  # nothing marked below Haiku's minimum
+    assert short.usage.cache_write_tokens == haiku_medium.usage.cache_write_tokens == 0
+    assert bodies[2]["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sonnet_write.usage.cache_write_tokens >= 1024 and sonnet_read.usage.cache_read_tokens >= 1024
+    requested, skipped, why = haiku.caching_summary()
+    assert (requested, skipped) == (0, 2)
+    assert why is not None and "claude-haiku-4-5" in why and "4,096" in why
+    assert sonnet.caching_summary() == (2, 0, None)
+
+
+def test_loopback_server_caches_nothing_below_the_minimum(server: MessagesServer) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=SECRET, base_url=server.url, max_retries=0)
+
+    def usage(model: str, system: str) -> Any:
+        block = {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+        msg = client.messages.create(
+            model=model, max_tokens=20, system=[block], messages=[{"role": "user", "content": "hi"}]
+        )
+        return msg.usage
+
+    try:
+        short = "x" * 4 * 1000  # ~1,000 tokens: below every minimum but 512
+        assert usage("claude-sonnet-4-6", short).cache_creation_input_tokens == 0
+        assert usage("claude-sonnet-4-6", short).cache_read_input_tokens == 0
+        mid = "y" * 4 * 2000  # ~2,000 tokens: enough for Sonnet 4.6, not for Haiku 4.5 or Opus 4.7
+        assert usage("claude-sonnet-4-6", mid).cache_creation_input_tokens > 0
+        assert usage("claude-sonnet-4-6", mid).cache_read_input_tokens > 0
+        for model in ("claude-haiku-4-5", "claude-opus-4-7"):
+            u = usage(model, mid)
+            assert u.cache_creation_input_tokens == u.cache_read_input_tokens == 0
+        assert usage("claude-haiku-4-5", "z" * 4 * 4200).cache_creation_input_tokens > 0
+    finally:
+        client.close()
 
 
 def test_transient_errors_are_retried_then_succeed(server: MessagesServer) -> None:
@@ -467,3 +521,61 @@ def test_limiter_refunds_unused_output_tokens() -> None:
         assert lim.output_tokens.tokens == pytest.approx(2000, abs=5)
 
     asyncio.run(go())
+
+
+def test_rate_limited_server_learnt_from_headers_with_an_empty_bucket(server: MessagesServer) -> None:
+    # A busy key: every bucket starts empty; the client knows no limit and learns it from the headers.
+    # Answers are ~150 output tokens written at 2 ms/token; the output limit (60,000/min) binds.
+    server.latency, server.latency_per_output_token = 0.2, 0.002
+    server.keep_bodies = False
+
+    def responder(body: dict) -> dict:
+        out = default_responder(body)
+        for item in out["items"]:
+            item["text"] = "A long customer review. " * 23
+        return out
+
+    server.responder = responder
+    b = backend(concurrency=16, max_attempts=10)
+    reqs = [make_request(i, n=1, system=None) for i in range(40)]
+    reqs = [dataclasses.replace(r, max_tokens=300) for r in reqs]
+
+    async def go() -> list[Any]:
+        await b.count_tokens(reqs[0])  # warm up the SDK (count_tokens is not rate limited)
+        server.set_rate_limits(requests_per_minute=6_000, output_tokens_per_minute=60_000, initial_fill=0.0)
+        return await run_all(b, reqs)
+
+    results = asyncio.run(go())
+    assert all(isinstance(r, GenerationResult) for r in results)
+    calls = [r for r in server.requests if r.path == "/v1/messages"]
+    refused = [r for r in calls if r.status == 429]
+    assert len(refused) <= 2, [round(r.time - calls[0].time, 2) for r in refused]
+    assert b.stats["rate_limited"] == b.stats["rate_limited_by_tokens"]  # all explained by the buckets
+    assert b.concurrency.limit == 16  # a token-bucket 429 never cuts the concurrency
+    # No sender was paused beyond what the buckets needed: the widest gap between two sends is at most
+    # the time the empty output bucket needs to hold one request's max_tokens (300 / 1,000 per s), plus
+    # scheduling slack.
+    times = [r.time for r in calls]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.3 + 1.0
+    # Reservations follow the observed output (~150 of 300 tokens), not max_tokens.
+    assert b.limiter.expected_output(300) < 250
+
+
+def test_body_bytes_match_the_params_for_every_template() -> None:
+    # Online requests send bytes assembled from a per-template prefix; they must say exactly what the
+    # dict body (used for batches and token counting) says.
+    b = backend(model="claude-sonnet-4-6", send_temperature=True)
+    cases = [
+        make_request(0),
+        make_request(1, n=1, system=None),
+        make_request(2, feedback="stars: 7 is above the maximum 5"),
+        make_request(3, system=LONG_SYSTEM),
+        dataclasses.replace(make_request(4, n=2), prompt="Ünïcode “quotes” \\ and {braces}", temperature=1.7),
+    ]
+    for request in cases:
+        assert json.loads(b.bodies.body(request)) == b.build_params(request)
+    b.tool_choice = "auto"
+    request = make_request(5)
+    body = json.loads(b.bodies.body(request))
+    assert body == b.build_params(request) and body["tool_choice"] == {"type": "auto"}
+    assert body["temperature"] == 0.7 and json.loads(b.bodies.body(cases[-1]))["temperature"] == 1.0

@@ -19,6 +19,7 @@ from hf_synth.recipe import parse_recipe
 from hf_synth.testing.messages_server import MessagesServer, default_responder
 
 KEY = "sk-ant-dedup-test-000111222333"
+pytestmark = pytest.mark.loopback(api_key=KEY)
 
 RECIPE = {
     "name": "dups",
@@ -31,15 +32,6 @@ RECIPE = {
     "backend": {"name": "anthropic", "model": "claude-sonnet-4-6", "concurrency": 3},
     "dedup": {"near_threshold": None},
 }
-
-
-@pytest.fixture()
-def server(monkeypatch: pytest.MonkeyPatch):
-    srv = MessagesServer(api_key=KEY).start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-    yield srv
-    srv.stop()
 
 
 def run(data: dict, out: Path, **kw: Any) -> datasets.DatasetDict:

@@ -21,73 +21,12 @@ from typing import Any
 import pytest
 
 from hf_synth.hub import server as hub_server
-from hf_synth.hub.server import git_blob_sha1, serve
-from tests.support.hubtools import REPO_ROOT, build_release, run_cli, run_client
+from hf_synth.hub.server import git_blob_sha1
+from hf_synth.hub.server import repo_read as hub_listings
+from tests.support.hubtools import GOOD, REPO_ROOT, Hub, build_release, run_cli, run_client
 
-GOOD = "hf_rehearsalGoodToken0123456789"
 BAD = "hf_rehearsalBadToken9876543210"
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-class Hub:
-    """The rehearsal Hub in a background thread, restartable on the same storage folder."""
-
-    def __init__(self, root: Path, lfs: bool = False):
-        self.root = root
-        self.lfs = lfs
-        self.start()
-
-    def start(self) -> None:
-        self.server = serve(self.root, tokens={GOOD}, lfs=self.lfs)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = self.server.url
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = GOOD,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One raw HTTP request; returns (status, headers, body) for error statuses too."""
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=dict(headers or {}))
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        if data is not None and "Content-Type" not in (headers or {}):
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
-
-    def json(self, method: str, path: str, **kw: Any) -> Any:
-        status, _, body = self.call(method, path, **kw)
-        assert status == 200, (status, body)
-        return json.loads(body)
-
-    def commits(self, repo: str) -> list[str]:
-        return [c["id"] for c in self.json("GET", f"/api/datasets/{repo}/commits/main")]
-
-    def tags(self, repo: str) -> dict[str, str]:
-        return {t["name"]: t["targetCommit"] for t in self.json("GET", f"/api/datasets/{repo}/refs")["tags"]}
-
-    def files(self, repo: str, rev: str = "main") -> set[str]:
-        tree = self.json("GET", f"/api/datasets/{repo}/tree/{rev}?recursive=true")
-        return {e["path"] for e in tree if e["type"] == "file"}
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +48,19 @@ def _released_paths(info: dict) -> set[str]:
 
 
 def push(
-    hub: Hub, folder: Path, repo: str, tmp_path: Path, *extra: str, token: str | None = GOOD, ok: bool = True
+    hub: Hub,
+    folder: Path,
+    repo: str,
+    tmp_path: Path,
+    *extra: str,
+    token: str | None = GOOD,
+    ok: bool = True,
+    xet: bool = True,
 ) -> str:
     """``hf-synth push`` in a subprocess; checks the exit code and that no token leaked; returns output."""
     home = Path(tmp_path) / f"home-{len(list(Path(tmp_path).iterdir()))}"
     home.mkdir()
-    proc = run_cli(["push", str(folder), "--repo-id", repo, *extra], hub.url, token, home)
+    proc = run_cli(["push", str(folder), "--repo-id", repo, *extra], hub.url, token, home, xet=xet)
     out = proc.stdout + proc.stderr
     assert (proc.returncode == 0) == ok, out
     for secret in (GOOD, BAD):
@@ -337,7 +283,7 @@ def test_http_contract(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
         assert "error" in json.loads(body)
 
     # tree pagination follows the Link header
-    monkeypatch.setattr(hub_server, "PAGE_SIZE", 3)
+    monkeypatch.setattr(hub_listings, "PAGE_SIZE", 3)
     status, headers, body = hub.call("GET", f"/api/datasets/{repo}/tree/main/many")
     assert status == 200 and len(json.loads(body)) == 3 and 'rel="next"' in headers["Link"]
     seen, next_url = [], f"{hub.url}/api/datasets/{repo}/tree/main/many"
@@ -397,16 +343,18 @@ def test_hub_serve_prints_url_first_and_reads_token_env(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "blobs").is_dir()
 
 
+@pytest.mark.parametrize("xet", [True, False], ids=["xet", "git-lfs"])
 def test_lfs_mode_push_load_and_push_to_hub(
-    releases: dict, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    releases: dict, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, xet: bool
 ) -> None:
-    """With lfs=True files travel as on the Hub (parquet/binary through git-LFS), which push_to_hub needs."""
+    """Files travel as on the Hub (parquet/binary through Xet, or git-LFS with HF_HUB_DISABLE_XET=1),
+    which push_to_hub needs."""
     import hashlib
 
     folder, info = releases[1]
     hub = Hub(tmp_path_factory.mktemp("hub-lfs"), lfs=True)
     try:
-        push(hub, folder, "org/lfs", tmp_path, "--tag", "v1.0.0")
+        push(hub, folder, "org/lfs", tmp_path, "--tag", "v1.0.0", xet=xet)
         tree = hub.json("GET", "/api/datasets/org/lfs/tree/v1.0.0/data")
         for entry in tree:
             sha256 = hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest()
@@ -432,7 +380,7 @@ def test_lfs_mode_push_load_and_push_to_hub(
         out["pushed"] = {s: list(d["a"]) for s, d in datasets.load_dataset("org/pushed").items()}
         emit(out)
         """
-        loaded = run_client(code, hub.url, GOOD, tmp_path)
+        loaded = run_client(code, hub.url, GOOD, tmp_path, xet=xet)
         for split, rows in info["rows"]["default"].items():
             assert _by_slot(loaded["default"][split]) == _by_slot(rows)
         assert loaded["pushed"] == {"train": [1, 2], "test": [3]}

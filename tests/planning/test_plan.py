@@ -18,6 +18,7 @@ from hf_synth.planning.plan import (
     largest_remainder,
     make_plan,
 )
+from tests.planning.checks import check_edge_spread, check_edge_strata
 
 EPS = 1e-9
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -168,13 +169,10 @@ def check_plan(plan, spec: PlanSpec, exact_strata_marginals: bool) -> None:
     assert plan.targets["edge_cases"] == {
         k.name: int(c) for k, c in zip(spec.edge_kinds, edge_counts[1:], strict=True)
     }
-    e_total = int(edge_counts[1:].sum())
-    if n:
-        per_stratum_edges = np.bincount(plan.stratum[plan.edge > 0], minlength=n_strata)
-        assert within(per_stratum_edges, strata_n * e_total / n)
-        for k in range(n_kinds):
-            per = np.bincount(plan.stratum[plan.edge == k + 1], minlength=n_strata)
-            assert within(per, strata_n * edge_counts[k + 1] / n)
+    # Per stratum (kind and total) within ±1 of the share of the rows each kind's `where` allows (all rows
+    # without one), and every kind within ±1 of its share in every split (issue 11).
+    check_edge_strata(plan)
+    check_edge_spread(plan)
     for k, c in zip(spec.edge_kinds, edge_counts[1:], strict=True):
         if c == 0:
             assert any(k.name in note and "0 rows" in note for note in plan.notes), (k.name, plan.notes)

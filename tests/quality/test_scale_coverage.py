@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from hf_synth.quality.coverage import coverage_from_embeddings
-from hf_synth.quality.embed.store import ArrowTexts, coverage_from_sources, embed_to_store, read_text_column
+from hf_synth.quality.embed.store import ArrowTexts, embed_to_store, read_text_column
+from hf_synth.quality.measure import coverage_from_sources
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]

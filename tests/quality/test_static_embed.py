@@ -15,12 +15,12 @@ import pytest
 from hf_synth.quality.embed.sentence import Embedder
 from hf_synth.quality.embed.static import (
     StaticEmbedder,
-    cross_check,
     describe_embedder,
     distil_static,
     make_embedder,
     static_model_dir,
 )
+from hf_synth.quality.measure import cross_check
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BANKING = Path(__file__).resolve().parents[2] / "hf_synth" / "data" / "banking77" / "test.csv"

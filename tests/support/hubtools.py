@@ -1,4 +1,4 @@
-"""Helpers for tests/test_hub.py: a small Hub-ready release folder and client subprocesses.
+"""Helpers for tests/hub: a small Hub-ready release folder, client subprocesses, an in-process Hub.
 
 The folder has the shape DESIGN.md gives for ``hf-synth generate --out DIR`` (hash-named parquet files per
 split and kind, README.md with ``configs`` + ``dataset_info``, report.json, recipe.yaml, images/, and a
@@ -13,6 +13,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -130,16 +133,19 @@ def build_release(folder: Path, version: int, repo_name: str = "synthetic") -> d
     return {"files": files, "rows": rows}
 
 
-def client_env(url: str, token: str | None, home: Path) -> dict[str, str]:
+def client_env(url: str, token: str | None, home: Path, xet: bool = True) -> dict[str, str]:
     """Environment for a client subprocess talking to the rehearsal Hub at ``url``.
 
-    The HF variables are read when the libraries are imported, hence a fresh interpreter per client.
+    Default client settings (Xet on, as huggingface_hub does with hf_xet installed); ``xet=False`` sets
+    ``HF_HUB_DISABLE_XET=1`` (classic git-LFS transfers). The HF variables are read when the libraries
+    are imported, hence a fresh interpreter per client.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    if not xet:
+        env["HF_HUB_DISABLE_XET"] = "1"
     env.update(
         HF_ENDPOINT=url,
         HF_HOME=str(home),
-        HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_OFFLINE="0",
         HF_DATASETS_OFFLINE="0",
@@ -151,12 +157,13 @@ def client_env(url: str, token: str | None, home: Path) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], url: str, token: str | None, home: Path, timeout: float = 120
+    args: list[str], url: str, token: str | None, home: Path, timeout: float = 120, xet: bool = True
 ) -> subprocess.CompletedProcess:
-    """``python -m hf_synth.cli.hub ARGS`` against the rehearsal Hub."""
+    """``python -m hf_synth.cli ARGS`` (``hf-synth ARGS``) against the rehearsal Hub."""
+    Path(home).mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [sys.executable, "-m", "hf_synth.cli", *args],
-        env=client_env(url, token, home),
+        env=client_env(url, token, home, xet),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -164,7 +171,9 @@ def run_cli(
     )
 
 
-def run_client(code: str, url: str, token: str | None, home: Path, timeout: float = 180) -> Any:
+def run_client(
+    code: str, url: str, token: str | None, home: Path, timeout: float = 180, xet: bool = True
+) -> Any:
     """Run ``code`` in a fresh interpreter; it must ``emit(obj)`` its result (JSON), which is returned."""
     prelude = textwrap.dedent("""
         import json, sys
@@ -173,9 +182,10 @@ def run_client(code: str, url: str, token: str | None, home: Path, timeout: floa
         def emit(obj):
             sys.stdout.write("\\n@@RESULT@@" + json.dumps(obj, default=str) + "\\n")
     """)
+    Path(home).mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        env=client_env(url, token, home),
+        env=client_env(url, token, home, xet),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -188,3 +198,70 @@ def run_client(code: str, url: str, token: str | None, home: Path, timeout: floa
     marker = proc.stdout.rsplit("@@RESULT@@", 1)
     assert len(marker) == 2, proc.stdout[-2000:]
     return json.loads(marker[1])
+
+
+GOOD = "hf_rehearsalGoodToken0123456789"
+
+
+class Hub:
+    """The rehearsal Hub in a background thread, restartable on the same storage folder."""
+
+    def __init__(self, root: Path, lfs: bool = True, **serve_kw: Any):
+        self.root = root
+        self.lfs = lfs
+        self.serve_kw = serve_kw
+        self.start()
+
+    def start(self) -> None:
+        from hf_synth.hub.server import serve
+
+        self.server = serve(self.root, tokens={GOOD}, lfs=self.lfs, **self.serve_kw)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = GOOD,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One raw HTTP request; returns (status, headers, body) for error statuses too."""
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=dict(headers or {}))
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None and "Content-Type" not in (headers or {}):
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        status, _, body = self.call(method, path, **kw)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def commits(self, repo: str) -> list[str]:
+        return [c["id"] for c in self.json("GET", f"/api/datasets/{repo}/commits/main")]
+
+    def tags(self, repo: str) -> dict[str, str]:
+        return {t["name"]: t["targetCommit"] for t in self.json("GET", f"/api/datasets/{repo}/refs")["tags"]}
+
+    def files(self, repo: str, rev: str = "main") -> set[str]:
+        tree = self.json("GET", f"/api/datasets/{repo}/tree/{rev}?recursive=true")
+        return {e["path"] for e in tree if e["type"] == "file"}

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hf_synth.card.context.audit import audit
 from hf_synth.card.context.citation import citation
 from hf_synth.card.context.coverage import coverage
 from hf_synth.card.context.distributions import charts as charts_section
@@ -16,11 +17,13 @@ from hf_synth.card.context.fidelity import fidelity
 from hf_synth.card.context.fields import fields
 from hf_synth.card.context.overview import overview
 from hf_synth.card.context.provenance import provenance
+from hf_synth.card.context.status import status
 from hf_synth.card.context.validation import validation
 
 #: The card's sections in template order; each returns the template keys it owns (disjoint across sections).
 SECTIONS: tuple[Callable[[CardFacts], dict[str, Any]], ...] = (
     overview,
+    status,
     fields,
     strata,
     charts_section,
@@ -28,6 +31,7 @@ SECTIONS: tuple[Callable[[CardFacts], dict[str, Any]], ...] = (
     edge_cases,
     coverage,
     fidelity,
+    audit,
     validation,
     provenance,
     citation,

@@ -9,7 +9,7 @@ from typing import Any
 from hf_synth.card.context.diversity import diversity_rows
 from hf_synth.card.context.facts import CardFacts
 from hf_synth.card.escape import SafeMd, escape_block, escape_inline
-from hf_synth.card.format import num, pct
+from hf_synth.card.format import model_name, num, pct
 from hf_synth.card.report_keys import first
 
 Row = dict[str, Any]
@@ -115,7 +115,7 @@ def coverage(f: CardFacts) -> dict[str, Any]:
             "uncovered": _uncovered(cov),
             "synthetic": sizes.get("synthetic"),
             "reference": sizes.get("reference"),
-            "model": cov.get("model"),
+            "model": model_name(cov.get("model")),
             "seed": cov.get("seed"),
             "k": (cov.get("knn") or {}).get("k"),
             "warnings": [escape_inline(w, 300) for w in cov.get("warnings") or []],

@@ -7,6 +7,7 @@ from typing import Any
 from hf_synth.card.context.facts import CardFacts
 from hf_synth.card.escape import SafeMd, escape_cell, escape_inline
 from hf_synth.card.files import parquet_stats
+from hf_synth.card.fonts import undrawable
 
 
 def _keys_of(target: dict[str, Any], realised: dict[str, Any]) -> list[str]:
@@ -32,17 +33,21 @@ def strata(f: CardFacts) -> dict[str, Any]:
 
 
 def charts(f: CardFacts) -> dict[str, Any]:
-    """Template key ``charts``: [{dimension, alt, path}], one bar chart per dimension."""
-    return {
-        "charts": [
+    """Template key ``charts``: [{dimension, alt, path, undrawable}], one bar chart per dimension;
+    ``undrawable`` lists the characters of its values that no chart font has (drawn as boxes), else None."""
+    out = []
+    for d, p in f.charts.items():
+        values = [*f.dims_order.get(d, []), *((f.realised.get("marginals") or {}).get(d) or {})]
+        missing = undrawable(" ".join([d, *values]))
+        out.append(
             {
                 "dimension": escape_inline(d),
                 "alt": escape_inline(f"{d}: target vs realised"),
                 "path": SafeMd(p),
+                "undrawable": escape_inline(" ".join(missing)) if missing else None,
             }
-            for d, p in f.charts.items()
-        ]
-    }
+        )
+    return {"charts": out}
 
 
 def splits(f: CardFacts) -> dict[str, Any]:

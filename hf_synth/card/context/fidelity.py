@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from hf_synth.card.context.facts import CardFacts
+from hf_synth.card.context.status import fidelity_block
 from hf_synth.card.escape import SafeMd, escape_cell, escape_inline
-from hf_synth.card.format import num, pct
+from hf_synth.card.format import model_name, num, pct
 from hf_synth.card.report_keys import first
+from hf_synth.dataset.validate import fidelity_warnings
 
 
 def _per_dimension(fid: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -23,10 +25,20 @@ def _per_dimension(fid: Mapping[str, Any]) -> Mapping[str, Any]:
     return per_dim
 
 
+def _above_chance(dim: str, v: Mapping[str, Any]) -> SafeMd:
+    """The "above chance" cell: yes, **no** (the texts do not carry the label better than always guessing
+    the most common value, by `fidelity_warnings`' binomial test) or a dash when the figures are missing."""
+    measured = fidelity_block({"label_fidelity": {dim: v}})
+    if not measured:
+        return SafeMd("—")
+    return SafeMd("**no** ⚠️" if fidelity_warnings(measured) else "yes")
+
+
 def _row(dim: str, v: Mapping[str, Any], disagreements: Any) -> dict[str, Any]:
     acc = v.get("accuracy")
     chance = first(v, "chance", "majority_share")
     return {
+        "above_chance": _above_chance(dim, v),
         "dimension": escape_cell(dim, None),
         "accuracy": SafeMd(pct(acc)),
         "chance": SafeMd(pct(chance)),
@@ -76,6 +88,6 @@ def fidelity(f: CardFacts) -> dict[str, Any]:
             "disagreeing_rows": _overall(fid, union, counts),
             "total": fid.get("n") or (max(n_rows) if n_rows else f.total),
             "method": fid.get("method") or "cross-validated logistic regression on the text embeddings",
-            "model": fid.get("model") or (f.report.get("coverage") or {}).get("model"),
+            "model": model_name(fid.get("model") or (f.report.get("coverage") or {}).get("model")),
         }
     }

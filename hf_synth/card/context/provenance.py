@@ -1,5 +1,10 @@
 """Card section "Provenance" (also read by "Summary" and "Limitations"): backend, model, prompts, recipe
-fingerprint, versions and the generation statistics."""
+fingerprint, versions, the run's whole life and the generation statistics.
+
+A folder may take several runs (resumes after a stop or a crash); ``report.provenance`` (first start, last
+end, runs, unfinished runs, total seconds) and ``report.generation`` (totals over every run, failed attempts
+included) describe all of them, not the last invocation.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from hf_synth import __version__
 from hf_synth.card.context.facts import CardFacts
-from hf_synth.card.escape import escape_cell, fenced, inline_code
+from hf_synth.card.escape import escape_cell, escape_inline, fenced, inline_code
 from hf_synth.card.format import cell_value, num
 
 # (label, key of report["generation"]) in table order; figures the report lacks are skipped.
@@ -21,7 +26,6 @@ _STATS = (
     ("cache read tokens", "cache_read_tokens"),
     ("cache write tokens", "cache_write_tokens"),
     ("estimated cost (USD)", "cost_usd"),
-    ("wall time (s)", "seconds"),
     ("rows", "rows"),
     ("regenerated duplicates", "regenerated_duplicates"),
     ("regenerated near-duplicates", "regenerated_near_duplicates"),
@@ -46,10 +50,49 @@ def _stats(gen: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _seconds(s: Any) -> str:
+    """A duration in seconds as a short reading (``1,064 s (17.7 min)``)."""
+    v = float(s)
+    if v >= 3600:
+        return f"{num(v, 0)} s ({v / 3600:.1f} h)"
+    if v >= 120:
+        return f"{num(v, 0)} s ({v / 60:.1f} min)"
+    return f"{num(v, 1)} s"
+
+
+def _life(f: CardFacts) -> dict[str, Any]:
+    """first_started, last_finished, runs, unfinished_runs, seconds (text) from the provenance block, falling
+    back to ``created_at`` and ``generation.seconds`` for reports without one."""
+    p = f.report.get("provenance") or {}
+    seconds = p.get("seconds_total", f.generation.get("seconds"))
+    return {
+        "first_started": p.get("first_started_at") or f.report.get("created_at"),
+        "last_finished": p.get("last_finished_at"),
+        "runs": p.get("runs"),
+        "unfinished_runs": p.get("unfinished_runs") or 0,
+        "seconds": _seconds(seconds) if seconds is not None else None,
+    }
+
+
+def _cache_line(gen: Mapping[str, Any]) -> Any:
+    """Why prompt caching was not (always) used, from ``generation.cache_note`` (None: nothing to say)."""
+    note = gen.get("cache_note")
+    if not note:
+        return None
+    asked, skipped = gen.get("cache_requested"), gen.get("cache_skipped")
+    if isinstance(asked, int) and isinstance(skipped, int) and asked + skipped:
+        head = f"Prompt caching was not used for {num(skipped)} of {num(asked + skipped)} requests"
+    else:
+        head = "Prompt caching was not used"
+    return escape_inline(f"{head}: {note}.".replace("..", "."), 400)
+
+
 def provenance(f: CardFacts) -> dict[str, Any]:
     """Template key ``prov``: backend, model, params, prompt, system, fingerprint, seed, recipe_version,
-    version, created_at, has_cost, stats."""
+    version, created_at (the first start), life (see ``_life``), cost, failed_attempts, cache_note,
+    has_cost, stats."""
     recipe, gen = f.recipe, f.generation
+    life = _life(f)
     backend = recipe.get("backend")
     spec = backend if isinstance(backend, Mapping) else None
     prompt, system, fingerprint = recipe.get("prompt"), recipe.get("system"), recipe.get("fingerprint")
@@ -64,7 +107,11 @@ def provenance(f: CardFacts) -> dict[str, Any]:
             "seed": recipe.get("seed"),
             "recipe_version": recipe.get("version"),
             "version": f.report.get("hf_synth_version") or __version__,
-            "created_at": f.report.get("created_at"),
+            "created_at": life["first_started"],
+            "life": life,
+            "cost": f"${float(gen['cost_usd']):,.4f}" if gen.get("cost_usd") is not None else None,
+            "failed_attempts": gen.get("failed_attempts"),
+            "cache_note": _cache_line(gen),
             "has_cost": gen.get("cost_usd") is not None,
             "stats": _stats(gen),
         }

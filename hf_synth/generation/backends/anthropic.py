@@ -5,6 +5,12 @@ Credentials come only from the environment (`ANTHROPIC_API_KEY`, or what the SDK
 is never logged, printed or put in an exception message. `ANTHROPIC_BASE_URL` redirects the client (tests
 point it at `hf_synth.testing.messages_server`).
 
+Online Messages requests go through the SDK's HTTP client (`anthropic.DefaultAioHttpClient`, the aiohttp
+transport, when aiohttp is installed) with the SDK client's own headers (API version, credentials, client
+identification), but not through its per-call request pipeline: the body is serialised once per template
+(`anthropic_body.RequestBodies`) and the answer's JSON is read directly, which is where most of the CPU of
+a request went. Token counting and Message Batches use the SDK's typed methods.
+
 Retries are done here, not in the SDK (`max_retries=0`), so that every 429 reaches the rate limiter and the
 adaptive concurrency controller.
 """
@@ -12,17 +18,29 @@ adaptive concurrency controller.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
 import random
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
+from hf_synth.generation.backends.anthropic_batches import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_REQUESTS,
+    BatchesMixin,
+    BatchStore,
+    InMemoryBatchStore,
+)
+from hf_synth.generation.backends.anthropic_body import (
+    TOOL_NAME,
+    RequestBodies,
+    build_tool,
+    custom_id_for,
+)
+from hf_synth.generation.backends.anthropic_errors import TransientError, describe
 from hf_synth.generation.backends.base import (
+    BatchSlots,
     FatalBackendError,
     GenerationRequest,
     GenerationResult,
@@ -37,8 +55,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_REQUESTS",
     "TOOL_NAME",
     "AnthropicBackend",
+    "BatchSlots",
     "BatchStore",
     "InMemoryBatchStore",
     "build_tool",
@@ -48,81 +69,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "claude-haiku-4-5"
-TOOL_NAME = "submit_items"
-# Message Batches API limits (per batch): 100,000 requests or 256 MB, whichever comes first. We stay below
-# the byte limit with a margin because the server measures the request as it receives it.
-MAX_BATCH_REQUESTS = 100_000
-MAX_BATCH_BYTES = 200 * 1024 * 1024
-
-_T = TypeVar("_T")
-
-
-class BatchStore(Protocol):
-    """Where submitted batch ids live so a crashed run resumes polling instead of resubmitting."""
-
-    def save_batch(self, batch_id: str, custom_ids: list[str]) -> None: ...
-
-    def open_batches(self) -> list[tuple[str, list[str]]]: ...
-
-    def close_batch(self, batch_id: str) -> None: ...
-
-
-class InMemoryBatchStore:
-    """A `BatchStore` in a dict (tests; the run store implements the same protocol in SQLite)."""
-
-    def __init__(self) -> None:
-        self.batches: dict[str, list[str]] = {}
-        self.closed: list[str] = []
-
-    def save_batch(self, batch_id: str, custom_ids: list[str]) -> None:
-        self.batches[batch_id] = list(custom_ids)
-
-    def open_batches(self) -> list[tuple[str, list[str]]]:
-        return [(bid, list(cids)) for bid, cids in self.batches.items()]
-
-    def close_batch(self, batch_id: str) -> None:
-        if self.batches.pop(batch_id, None) is not None:
-            self.closed.append(batch_id)
-
-
-class _Transient(Exception):
-    """One failed attempt that a retry may fix."""
-
-    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.rate_limited = rate_limited
-
-
-def build_tool(fields: dict[str, Any], n_items: int, cache: bool = False) -> dict[str, Any]:
-    """The forced tool: `{"items": [item × n]}` where an item follows `item_json_schema(fields)`."""
-    from hf_synth.recipe.schema import item_json_schema
-
-    tool: dict[str, Any] = {
-        "name": TOOL_NAME,
-        "description": f"Submit the {n_items} generated item(s). Call this tool exactly once.",
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                "items": {
-                    "type": "array",
-                    "items": item_json_schema(fields),
-                    "minItems": n_items,
-                    "maxItems": n_items,
-                }
-            },
-            "required": ["items"],
-        },
-    }
-    if cache:
-        tool["cache_control"] = {"type": "ephemeral"}
-    return tool
-
-
-def custom_id_for(request: GenerationRequest) -> str:
-    """A Message Batches `custom_id` (≤ 64 of [A-Za-z0-9_-]) that is stable across resumes."""
-    raw = f"{request.key}|{','.join(map(str, request.slot_ids))}"
-    return "r" + hashlib.blake2b(raw.encode(), digest_size=20).hexdigest()
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -130,21 +76,16 @@ def _get(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-def _sdk_kwargs(params: dict[str, Any]) -> dict[str, Any]:
-    """`messages.create` keyword arguments: body fields the SDK no longer types go through `extra_body`."""
-    if "temperature" not in params:
-        return params
-    kwargs = dict(params)
-    kwargs["extra_body"] = {"temperature": kwargs.pop("temperature")}
-    return kwargs
+def _error_of(payload: bytes) -> tuple[str, str]:
+    """(error type, message) of an API error body; the raw text when it is not the API's error JSON."""
+    try:
+        error = json.loads(payload).get("error") or {}
+        return str(error.get("type") or "error"), str(error.get("message") or "no message")
+    except (ValueError, AttributeError):
+        return "error", payload[:200].decode("utf-8", "replace") or "no message"
 
 
-def _describe(request: GenerationRequest) -> str:
-    slots = ",".join(map(str, request.slot_ids[:8])) + ("…" if len(request.slot_ids) > 8 else "")
-    return f"request {request.key[:16]} (slots {slots})"
-
-
-class AnthropicBackend:
+class AnthropicBackend(BatchesMixin):
     """Backend over the Anthropic Messages API (see `hf_synth.generation.backends.base.Backend`).
 
     Options (units): `model`; `max_tokens` / `temperature` are defaults only — each `GenerationRequest`
@@ -152,7 +93,8 @@ class AnthropicBackend:
     `adaptive_concurrency=False`); `items_per_request` (k items asked per call); `max_attempts` (per
     `generate` call, first try included); `timeout` (seconds per HTTP request); `requests_per_minute`,
     `input_tokens_per_minute`, `output_tokens_per_minute` (client-side caps, None = follow the server's
-    headers only); `prompt_caching` (mark system prompt and tool schema `cache_control: ephemeral`);
+    headers only); `prompt_caching` (mark the tool schema and system prompt `cache_control: ephemeral` when
+    that prefix reaches the model's minimum cacheable length; `caching_summary()` says how often and why not);
     `batch` (the engine should call `generate_batch`); `batch_size` (requests per batch, ≤ 100,000);
     `batch_poll_interval` (seconds); `batch_timeout` (seconds to wait for batches, None = no limit);
     `base_url` (defaults to `ANTHROPIC_BASE_URL`, else the public API); `tool_choice` ("tool" forces
@@ -204,8 +146,6 @@ class AnthropicBackend:
         self.batch_poll_interval = batch_poll_interval
         self.batch_timeout = batch_timeout
         self.base_url = base_url
-        self.tool_choice = tool_choice
-        self.send_temperature = send_temperature
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.limiter = RateLimiter(requests_per_minute, input_tokens_per_minute, output_tokens_per_minute)
@@ -215,9 +155,25 @@ class AnthropicBackend:
         #: Counters: "attempts", "retries", "rate_limited", "overloaded", "server_error", "connection",
         #: "malformed", "failed" (generate calls that raised), "batches_submitted", "batches_resumed".
         self.stats: Counter[str] = Counter()
+        self.bodies = RequestBodies(self.model, prompt_caching)
+        self.bodies.tool_choice = tool_choice
+        self.bodies.send_temperature = send_temperature
         self._client_obj: anthropic.AsyncAnthropic | None = None
-        self._tools: dict[tuple[int, int], tuple[Any, dict[str, Any], int]] = {}
-        self._warned_temperature = False
+        self._http: Any = None  # the SDK's HTTP client (aiohttp transport when available)
+        self._messages_url: Any = None
+        self._headers: Any = None
+        self._transport_errors: tuple[type[BaseException], ...] = ()
+        self._timeout_errors: tuple[type[BaseException], ...] = ()
+        self._timeouts: dict[str, Any] = {}
+
+    @property
+    def tool_choice(self) -> str:
+        """ "tool" (forced `submit_items`) or "auto" (offered; set after a model refuses forced tool use)."""
+        return self.bodies.tool_choice
+
+    @tool_choice.setter
+    def tool_choice(self, value: str) -> None:
+        self.bodies.tool_choice = value
 
     # --- client ---------------------------------------------------------------------------------------------
 
@@ -230,25 +186,37 @@ class AnthropicBackend:
                 "(hf-synth reads the key only from there)"
             )
         import anthropic
+        import httpx2
 
         kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
         if self.base_url:
             kwargs["base_url"] = self.base_url
+        # Keep a warm connection per in-flight request: reconnecting costs a TLS handshake each time.
+        limits = httpx2.Limits(
+            max_connections=max(1000, 2 * self.max_concurrency),
+            max_keepalive_connections=max(100, self.max_concurrency),
+        )
+        timeout_errors: list[type[BaseException]] = [httpx2.TimeoutException, asyncio.TimeoutError]
+        transport_errors: list[type[BaseException]] = [httpx2.TransportError, OSError]
         try:
-            import httpx2
+            import aiohttp
 
-            # Keep a warm connection per in-flight request: reconnecting costs a TLS handshake each time.
-            kwargs["http_client"] = anthropic.DefaultAsyncHttpxClient(
-                limits=httpx2.Limits(
-                    max_connections=max(1000, 2 * self.max_concurrency),
-                    max_keepalive_connections=max(100, self.max_concurrency),
-                ),
-                timeout=self.timeout,
-            )
-        except ImportError:  # an SDK built on plain httpx: its defaults are fine
-            pass
-        self._client_obj = anthropic.AsyncAnthropic(**kwargs)
-        return self._client_obj
+            http = anthropic.DefaultAioHttpClient(limits=limits, timeout=self.timeout)
+            timeout_errors.append(aiohttp.ServerTimeoutError)
+            transport_errors.append(aiohttp.ClientError)
+        except (ImportError, RuntimeError):  # no aiohttp: the SDK's httpx transport
+            http = anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout)
+        self._client_obj = client = anthropic.AsyncAnthropic(http_client=http, **kwargs)
+        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+        if not any(k.lower() in ("x-api-key", "authorization") for k in headers):
+            raise FatalBackendError("the Anthropic client has no credentials: set ANTHROPIC_API_KEY")
+        headers["Content-Type"] = "application/json"
+        self._http = http
+        self._headers = httpx2.Headers(headers)
+        self._messages_url = httpx2.URL(str(client.base_url).rstrip("/") + "/v1/messages")
+        self._timeouts = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), self.timeout)}
+        self._timeout_errors, self._transport_errors = tuple(timeout_errors), tuple(transport_errors)
+        return client
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
@@ -258,65 +226,20 @@ class AnthropicBackend:
 
     # --- request building -----------------------------------------------------------------------------------
 
-    def _tool(self, request: GenerationRequest) -> tuple[dict[str, Any], int]:
-        """The tool definition and its size in tokens (memoised: the schema is the same for a whole run)."""
-        key = (id(request.fields), request.n_items)
-        hit = self._tools.get(key)
-        if hit is not None and hit[0] is request.fields:
-            return hit[1], hit[2]
-        tool = build_tool(request.fields, request.n_items, cache=self.prompt_caching)
-        size = estimate_tokens(json.dumps(tool))
-        self._tools[key] = (request.fields, tool, size)
-        return tool, size
+    def caching_summary(self) -> tuple[int, int, str | None]:
+        """(requests asked to cache, requests not asked, why the last of the latter was not)."""
+        return self.bodies.summary()
 
-    def build_params(self, request: GenerationRequest) -> dict[str, Any]:
-        """The Messages API body for `request` (without `stream`); also used for batches and token counts."""
-        tool, _ = self._tool(request)
-        n = request.n_items
-        plural = "item" if n == 1 else f"{n} distinct items"
-        text = (
-            f"{request.prompt}\n\nReturn exactly {plural} by calling the `{TOOL_NAME}` tool once, "
-            f"with the item{'s' if n != 1 else ''} in its `items` list."
-        )
-        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-        if request.feedback:
-            # A follow-up turn: the prompt stays byte-identical, so a cached prefix still matches.
-            content.append(
-                {
-                    "type": "text",
-                    "text": (
-                        "A previous answer to this request was rejected by validation:\n"
-                        f"{request.feedback}\nReturn corrected items that fix these problems."
-                    ),
-                }
-            )
-        params: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "messages": [{"role": "user", "content": content}],
-            "tools": [tool],
-            "tool_choice": {"type": "tool", "name": TOOL_NAME}
-            if self.tool_choice == "tool"
-            else {"type": "auto"},
-        }
-        if request.system:
-            block: dict[str, Any] = {"type": "text", "text": request.system}
-            if self.prompt_caching:
-                block["cache_control"] = {"type": "ephemeral"}
-            params["system"] = [block]
-        if self.send_temperature:
-            temperature = request.temperature
-            if not 0.0 <= temperature <= 1.0:
-                # The Messages API accepts 0..1 only; a 400 would stop the run for a cosmetic setting.
-                if not self._warned_temperature:
-                    log.warning("temperature %.2f is outside the API's 0..1 range: clamped", temperature)
-                    self._warned_temperature = True
-                temperature = min(1.0, max(0.0, temperature))
-            params["temperature"] = temperature
-        return params
+    def build_params(self, request: GenerationRequest, count: bool = True) -> dict[str, Any]:
+        """The Messages API body for `request` (without `stream`); also used for batches and token counts.
 
-    def _estimate_input(self, request: GenerationRequest) -> int:
-        _, tool_tokens = self._tool(request)
+        `count` adds the request to the caching tally (`caching_summary`); token counting passes False.
+        """
+        return self.bodies.params(request, count=count)
+
+    def estimate_input_tokens(self, request: GenerationRequest) -> int:
+        """Input tokens `request` may be charged (an overestimate: rate limits and budgets reserve it)."""
+        _, tool_tokens = self.bodies.tool(request)
         text = (request.system or "") + request.prompt + (request.feedback or "")
         # 10% margin plus the fixed instruction: under-reserving input tokens is what earns 429s.
         return int((estimate_tokens(text) + tool_tokens) * 1.1) + 40
@@ -327,30 +250,33 @@ class AnthropicBackend:
         """Items for `request`, retrying transient failures; `usage` sums every answered attempt.
 
         Raises `RetryableBackendError` after `max_attempts` transient failures and `FatalBackendError` on
-        authentication / permission / malformed-request errors.
+        authentication / permission / malformed-request errors (both carry the usage billed so far).
         """
-        client = self._client()
-        estimate = self._estimate_input(request)
+        self._client()
+        estimate = self.estimate_input_tokens(request)
         usage = Usage()
         last = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
             self.stats["attempts"] += 1
-            params = self.build_params(request)  # cheap (the tool is memoised); tool_choice may have changed
+            body = self.bodies.body(request)  # per attempt: tool_choice may have changed
             try:
-                items = await self._attempt(client, params, request, estimate, usage)
-            except _Transient as e:
+                items = await self._attempt(body, request, estimate, usage)
+            except TransientError as e:
                 last = str(e)
                 if attempt == self.max_attempts:
                     break
                 self.stats["retries"] += 1
                 await asyncio.sleep(self._backoff(attempt, e.retry_after))
                 continue
-            except FatalBackendError:
+            except FatalBackendError as e:
                 self.stats["failed"] += 1
+                e.usage = usage  # answers billed before the refusal
                 raise
             return GenerationResult(items=items, usage=usage)
         self.stats["failed"] += 1
-        raise RetryableBackendError(f"{_describe(request)} failed after {self.max_attempts} attempts: {last}")
+        raise RetryableBackendError(
+            f"{describe(request)} failed after {self.max_attempts} attempts: {last}", usage=usage
+        )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number `attempt`: equal-jitter exponential, ≥ `retry-after`."""
@@ -361,82 +287,106 @@ class AnthropicBackend:
             delay = retry_after + random.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
         return delay
 
-    async def _attempt(
-        self,
-        client: anthropic.AsyncAnthropic,
-        params: dict[str, Any],
-        request: GenerationRequest,
-        estimate: int,
-        usage: Usage,
-    ) -> list[Any]:
-        import anthropic
+    async def _post(self, body: bytes) -> tuple[int, Any, bytes]:
+        """(status, headers, body bytes) of one POST /v1/messages through the SDK's HTTP client."""
+        import httpx2
 
+        request = httpx2.Request(
+            "POST", self._messages_url, headers=self._headers, content=body, extensions=self._timeouts
+        )
+        response = await self._http.send(request)
+        try:
+            payload = await response.aread()
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers, payload
+
+    async def _attempt(
+        self, body: bytes, request: GenerationRequest, estimate: int, usage: Usage
+    ) -> list[Any]:
         async with self.concurrency.slot() as started:
             reservation = await self.limiter.acquire(estimate, request.max_tokens)
             try:
-                raw = await client.messages.with_raw_response.create(**_sdk_kwargs(params))
-            except anthropic.APIStatusError as e:
-                self.limiter.settle(reservation, 0, 0)
-                self.limiter.observe_headers(e.response.headers)
-                raise self._classify(e, request, started) from None
-            except anthropic.APITimeoutError:
+                status, headers, payload = await self._post(body)
+            except self._timeout_errors:
                 self.limiter.settle(reservation, 0, 0)
                 self.stats["connection"] += 1
-                raise _Transient(f"timed out after {self.timeout:g} s") from None
-            except anthropic.APIConnectionError as e:
+                raise TransientError(f"timed out after {self.timeout:g} s") from None
+            except self._transport_errors as e:
                 self.limiter.settle(reservation, 0, 0)
                 self.stats["connection"] += 1
-                cause = type(e.__cause__).__name__ if e.__cause__ else "connection error"
-                raise _Transient(f"connection failed ({cause})") from None
-            self.limiter.observe_headers(raw.headers)
+                raise TransientError(f"connection failed ({type(e).__name__})") from None
+            if not 200 <= status < 300:
+                # Not admitted (or refused): nothing charged; the headers say where the buckets stand.
+                self.limiter.settle(reservation, 0, 0)
+                self.limiter.observe_headers(headers)
+                raise self._classify(status, payload, headers, request, started, estimate)
             try:
-                # The wire JSON is read directly: building the SDK's pydantic models costs more CPU than
-                # the rest of the request, and we need only content and usage.
-                message = raw.http_response.json()
+                message = json.loads(payload)
                 if not isinstance(message, dict) or not isinstance(message.get("content"), list):
                     raise ValueError("not a Message object")
             except ValueError as e:
+                self.limiter.settle(reservation, None, None)
+                self.limiter.observe_headers(headers)
                 self.stats["malformed"] += 1
-                raise _Transient(f"unparseable response ({type(e).__name__})") from None
+                raise TransientError(f"unparseable response ({type(e).__name__})") from None
             got = self._usage(message.get("usage") or {}, batch=False)
             usage.add(got)
             self.total_usage.add(got)
+            # Settle first: the headers' `remaining` already counts this answer, not those in flight.
             self.limiter.settle(reservation, got.input_tokens + got.cache_write_tokens, got.output_tokens)
+            self.limiter.observe_headers(headers)
             self.concurrency.on_success()
         return self._items(message, request)
 
-    def _classify(self, e: Any, request: GenerationRequest, started: float) -> Exception:
-        """Map an HTTP error to `_Transient` (retry) or `FatalBackendError` (stop the run)."""
-        status = e.status_code
-        kind = e.type or "error"
-        detail = f"HTTP {status} {kind}: {e.api_message or 'no message'}"
-        retry_after = parse_retry_after(e.response.headers)
+    def _classify(
+        self,
+        status: int,
+        payload: bytes,
+        headers: Any,
+        request: GenerationRequest,
+        started: float,
+        estimate: int,
+    ) -> Exception:
+        """Map an HTTP error answer to `TransientError` (retry) or `FatalBackendError` (stop the run).
+
+        A 429 that the updated buckets explain (they now hold this request back) is retried through the
+        buckets, which pace every sender: no global pause, no concurrency cut. Any other 429 pauses every
+        sender for its `retry-after` and halves the concurrency.
+        """
+        kind, message = _error_of(payload)
+        detail = f"HTTP {status} {kind}: {message}"
+        retry_after = parse_retry_after(headers)
+        if status == 429 and self.limiter.explains(estimate, request.max_tokens):
+            self.stats["rate_limited"] += 1
+            self.stats["rate_limited_by_tokens"] += 1
+            return TransientError(detail, retry_after=0.0, rate_limited=True)
         if status == 429:
             self.stats["rate_limited"] += 1
             self.concurrency.on_rate_limited(started)
             self.limiter.pause(retry_after if retry_after is not None else self.backoff_initial)
-            return _Transient(detail, retry_after, rate_limited=True)
+            return TransientError(detail, retry_after, rate_limited=True)
         if status == 529:
             self.stats["overloaded"] += 1
             self.concurrency.on_rate_limited(started)
-            return _Transient(detail, retry_after)
+            return TransientError(detail, retry_after)
         if status >= 500 or status in (408, 409):
             self.stats["server_error"] += 1
-            return _Transient(detail, retry_after)
-        if status == 400 and self.tool_choice == "tool" and "tool_choice" in (e.api_message or ""):
+            return TransientError(detail, retry_after)
+        if status == 400 and self.tool_choice == "tool" and "tool_choice" in message:
             # Some models (e.g. Claude Sonnet 5.5) refuse forced tool use: offer the tool instead and rely
             # on the prompt, which already asks for exactly one submit_items call.
             log.warning("model %s rejects a forced tool_choice: switching to tool_choice=auto", self.model)
             self.tool_choice = "auto"
             self.stats["tool_choice_fallback"] += 1
-            return _Transient(detail, retry_after=0.0)
+            return TransientError(detail, retry_after=0.0)
         hint = {
             401: "check ANTHROPIC_API_KEY",
             403: "the key lacks permission for this model or workspace",
             404: f"unknown model {self.model!r} or endpoint (check ANTHROPIC_BASE_URL)",
             413: "the request is too large: shorten the prompt or lower items_per_request",
         }.get(status, "the request was rejected")
-        return FatalBackendError(f"Anthropic API error for {_describe(request)}: {detail} ({hint})")
+        return FatalBackendError(f"Anthropic API error for {describe(request)}: {detail} ({hint})")
 
     def _usage(self, u: Any, batch: bool) -> Usage:
         """Our `Usage` (with cost) from a wire `usage` dict or an SDK `Usage` object."""
@@ -452,7 +402,7 @@ class AnthropicBackend:
         return got
 
     def _items(self, message: Any, request: GenerationRequest) -> list[Any]:
-        """The raw `items` of the `submit_items` call; `_Transient` when there is no usable list."""
+        """The raw `items` of the `submit_items` call; `TransientError` when there is no usable list."""
         stop_reason = _get(message, "stop_reason")
         block = next(
             (
@@ -464,7 +414,7 @@ class AnthropicBackend:
         )
         if block is None:
             self.stats["malformed"] += 1
-            raise _Transient(f"no {TOOL_NAME} call in the answer (stop_reason={stop_reason})")
+            raise TransientError(f"no {TOOL_NAME} call in the answer (stop_reason={stop_reason})")
         data = _get(block, "input")
         items = data.get("items") if isinstance(data, dict) else None
         if isinstance(items, str):
@@ -476,14 +426,14 @@ class AnthropicBackend:
         if not isinstance(items, list) or not items:
             self.stats["malformed"] += 1
             keys = sorted(data)[:5] if isinstance(data, dict) else type(data).__name__
-            raise _Transient(f"tool input has no items list (got {keys}, stop_reason={stop_reason})")
+            raise TransientError(f"tool input has no items list (got {keys}, stop_reason={stop_reason})")
         return items[: request.n_items]
 
     # --- token counting -------------------------------------------------------------------------------------
 
     async def count_tokens(self, request: GenerationRequest) -> int:
         """Input tokens of `request` from the count_tokens endpoint; ~4 chars/token if that fails."""
-        params = self.build_params(request)
+        params = self.build_params(request, count=False)
         try:
             client = self._client()
             body = {
@@ -495,134 +445,3 @@ class AnthropicBackend:
             log.debug("count_tokens failed (%s): using the heuristic", type(e).__name__)
             parts = [params.get("system") or "", params["tools"], params["messages"]]
             return sum(estimate_tokens(p if isinstance(p, str) else json.dumps(p)) for p in parts if p)
-
-    # --- Message Batches ------------------------------------------------------------------------------------
-
-    async def _call(self, what: str, fn: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one batch-API call with the same retry policy as `generate` (no rate-limit buckets)."""
-        import anthropic
-
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return await fn()
-            except anthropic.APIStatusError as e:
-                status = e.status_code
-                detail = f"HTTP {status} {e.type or 'error'}: {e.api_message or 'no message'}"
-                if status < 500 and status not in (408, 409, 429):
-                    raise FatalBackendError(f"Anthropic Batches API error ({what}): {detail}") from None
-                last, retry_after = detail, parse_retry_after(e.response.headers)
-            except anthropic.APIConnectionError as e:
-                last, retry_after = f"connection failed ({type(e).__name__})", None
-            if attempt < self.max_attempts:
-                await asyncio.sleep(self._backoff(attempt, retry_after))
-        raise RetryableBackendError(f"{what} failed after {self.max_attempts} attempts: {last}")
-
-    def _chunks(self, entries: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-        chunk: list[dict[str, Any]] = []
-        size = 0
-        for entry in entries:
-            n = len(json.dumps(entry)) + 2
-            if chunk and (len(chunk) >= self.batch_size or size + n > MAX_BATCH_BYTES):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(entry)
-            size += n
-        if chunk:
-            yield chunk
-
-    async def generate_batch(
-        self, requests: list[GenerationRequest], store: BatchStore
-    ) -> AsyncIterator[tuple[GenerationRequest, GenerationResult | Exception]]:
-        """Run `requests` as Message Batches; yield (request, result or exception) as each batch ends.
-
-        Batches already recorded in `store` (a previous process crashed while they ran) are polled, not
-        resubmitted; their requests are matched by `custom_id_for`. A batch is closed in `store` once all its
-        results were yielded. Failed, expired or canceled requests are yielded as `RetryableBackendError`
-        so the engine refills them online. Cost uses the batch discount.
-        """
-        client = self._client()
-        by_id: dict[str, GenerationRequest] = {}
-        for r in requests:
-            by_id.setdefault(custom_id_for(r), r)
-        open_batches = {bid: list(cids) for bid, cids in store.open_batches()}
-        covered = {cid for cids in open_batches.values() for cid in cids}
-        if open_batches:
-            self.stats["batches_resumed"] += len(open_batches)
-            log.info("resuming %d open message batch(es)", len(open_batches))
-        entries = [
-            {"custom_id": cid, "params": self.build_params(r)}
-            for cid, r in by_id.items()
-            if cid not in covered
-        ]
-        for chunk in self._chunks(entries):
-            batch = await self._call(
-                "message batch create",
-                lambda chunk=chunk: client.messages.batches.create(requests=chunk),  # type: ignore[misc]
-            )
-            cids = [e["custom_id"] for e in chunk]
-            # Persist before anything else: from here on a crash resumes this batch.
-            store.save_batch(batch.id, cids)
-            open_batches[batch.id] = cids
-            self.stats["batches_submitted"] += 1
-            log.info("submitted message batch %s with %d requests", batch.id, len(cids))
-        deadline = None if self.batch_timeout is None else time.monotonic() + self.batch_timeout
-        while open_batches:
-            for bid in list(open_batches):
-                info = await self._call(
-                    f"message batch {bid} retrieve",
-                    lambda bid=bid: client.messages.batches.retrieve(bid),  # type: ignore[misc]
-                )
-                if info.processing_status != "ended":
-                    continue
-                seen: set[str] = set()
-                results = await self._call(
-                    f"message batch {bid} results",
-                    lambda bid=bid: client.messages.batches.results(bid),  # type: ignore[misc]
-                )
-                try:
-                    async for line in results:
-                        req = by_id.get(line.custom_id)
-                        if req is None or line.custom_id in seen:
-                            continue  # finished in an earlier run, or not asked for any more
-                        seen.add(line.custom_id)
-                        yield req, self._batch_result(req, line.result, bid)
-                finally:
-                    # The consumer may stop early (crash, cancel): release the streamed HTTP response.
-                    close = getattr(results, "close", None)
-                    if close is not None:
-                        await close()
-                for cid in open_batches[bid]:
-                    if cid in by_id and cid not in seen:
-                        err = RetryableBackendError(f"{_describe(by_id[cid])}: no result in batch {bid}")
-                        yield by_id[cid], err
-                store.close_batch(bid)
-                del open_batches[bid]
-            if not open_batches:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                # The batches stay open in the store: a later run resumes them.
-                for bid, cids in open_batches.items():
-                    for cid in cids:
-                        if cid in by_id:
-                            msg = f"{_describe(by_id[cid])}: batch {bid} not done in {self.batch_timeout:g} s"
-                            yield by_id[cid], RetryableBackendError(msg)
-                return
-            await asyncio.sleep(self.batch_poll_interval)
-
-    def _batch_result(
-        self, request: GenerationRequest, result: Any, batch_id: str
-    ) -> GenerationResult | Exception:
-        if result.type == "succeeded":
-            got = self._usage(result.message.usage, batch=True)
-            self.total_usage.add(got)
-            try:
-                return GenerationResult(items=self._items(result.message, request), usage=got)
-            except _Transient as e:
-                return RetryableBackendError(f"{_describe(request)} in batch {batch_id}: {e}")
-        if result.type == "errored":
-            err = getattr(result.error, "error", None)
-            detail = f"{getattr(err, 'type', 'error')}: {getattr(err, 'message', '')}"
-            # Refilled online: a request that is really invalid fails there as a FatalBackendError.
-            return RetryableBackendError(f"{_describe(request)} errored in batch {batch_id}: {detail}")
-        return RetryableBackendError(f"{_describe(request)} {result.type} in batch {batch_id}")

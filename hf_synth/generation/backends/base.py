@@ -59,7 +59,12 @@ class GenerationResult:
 
 
 class BackendError(Exception):
-    """Base class of backend failures."""
+    """Base class of backend failures; `usage` is what the failed call was billed (answers that could not
+    be used still cost money), so the engine can record it."""
+
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage if usage is not None else Usage()
 
 
 class RetryableBackendError(BackendError):
@@ -68,6 +73,13 @@ class RetryableBackendError(BackendError):
 
 class FatalBackendError(BackendError, BackendRefusedError):
     """Failure that retrying cannot fix (authentication, malformed request): the run stops."""
+
+
+#: custom_id → (request key, slot ids) of the requests of one Message Batch (what a batch was asked for).
+BatchSlots = dict[str, tuple[str, tuple[int, ...]]]
+
+#: Backends that bill nothing (no price needed for `--budget`).
+FREE_BACKENDS = frozenset({"local"})
 
 
 class Backend(Protocol):

@@ -9,9 +9,8 @@ so it is ~100-300× faster on CPU than MiniLM, at some cost in quality (word ord
 `StaticEmbedder` has the `Embedder` interface (`encode(texts) -> float32 (n, d)` L2-normalised rows,
 `model_id`, `dim`, `n_encoded`) plus `describe()` → the `embedder` block written to coverage reports.
 `make_embedder(kind, n_rows)` picks one: "default" (MiniLM), "static", "auto" (static above
-`AUTO_STATIC_THRESHOLD` texts), or a model name/path (sentence-transformer). `cross_check` recomputes the
-headline on a seeded subsample with both embedders, so a static figure is never shown without its MiniLM
-counterpart when `auto` chose it.
+`AUTO_STATIC_THRESHOLD` texts), or a model name/path (sentence-transformer). The MiniLM cross-check of an
+`auto` choice lives in `hf_synth.quality.measure` (this module imports no metric).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from hf_synth.quality.embed.sentence import MAX_CHARS, Embedder, default_cache_d
 __all__ = [
     "AUTO_STATIC_THRESHOLD",
     "StaticEmbedder",
-    "cross_check",
     "describe_embedder",
     "distil_static",
     "make_embedder",
@@ -327,50 +325,3 @@ def make_embedder(
     if (path / "config.json").is_file() and '"model2vec"' in (path / "config.json").read_text("utf-8"):
         return StaticEmbedder(kind, cache_dir=cache_dir)
     return Embedder(kind, cache_dir=cache_dir)
-
-
-def cross_check(
-    syn_texts: Sequence[str],
-    ref_texts: Sequence[str],
-    *,
-    fast: Any,
-    slow: Any | None = None,
-    n_per_side: int = 2_000,
-    seed: int = 0,
-    **coverage_kwargs: Any,
-) -> dict[str, Any]:
-    """Headline and kNN coverage on one seeded subsample, embedded by `fast` and by `slow` (MiniLM).
-
-    The same n_per_side synthetic and reference rows (seeded, without replacement) go through
-    `coverage.coverage_report` twice, so the two figures differ only by the embedder. Subsample figures
-    are not the full-set figures (the headline's resolution depends on the row counts); compare the two
-    embedders here with each other. Cost: ~n_per_side·2 / 190 s of MiniLM on 2 CPU cores (~20 s for 2,000
-    + 2,000).
-
-    Returns {"n_synthetic", "n_reference", "seed", "<fast kind>": {...}, "default": {...},
-    "difference": fast headline − MiniLM headline}, each side {"model_id", "coverage", "knn_coverage",
-    "cluster_coverage"}.
-    """
-    from hf_synth.quality.coverage import coverage_report
-
-    slow = slow if slow is not None else Embedder()
-    rng = np.random.default_rng(seed)
-
-    def pick(texts: Sequence[str]) -> list[str]:
-        idx = np.arange(len(texts))
-        if len(texts) > n_per_side:
-            idx = np.sort(rng.choice(len(texts), n_per_side, replace=False))
-        return [texts[int(i)] for i in idx]
-
-    syn, ref = pick(syn_texts), pick(ref_texts)
-    out: dict[str, Any] = {"n_synthetic": len(syn), "n_reference": len(ref), "seed": seed}
-    for name, embedder in (("static", fast), ("default", slow)):
-        rep = coverage_report(syn, ref, embedder=embedder, seed=seed, **coverage_kwargs)
-        out[name] = {
-            "model_id": embedder.model_id,
-            "coverage": rep["coverage"],
-            "knn_coverage": rep["knn"]["coverage"] if rep["knn"] else None,
-            "cluster_coverage": rep["clusters"]["coverage"],
-        }
-    out["difference"] = out["static"]["coverage"] - out["default"]["coverage"]
-    return out

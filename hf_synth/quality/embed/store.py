@@ -36,7 +36,15 @@ import pyarrow.parquet as pq
 
 from hf_synth.quality.textsource import _read_table, detect
 
-__all__ = ["ArrowTexts", "EmbeddingStore", "embed_to_store", "iter_text_batches", "read_text_column"]
+__all__ = [
+    "ArrowTexts",
+    "EmbeddingStore",
+    "embed_to_store",
+    "iter_text_batches",
+    "non_null_flags",
+    "read_text_column",
+    "store_dir_for",
+]
 
 DEFAULT_BATCH_ROWS = 65_536
 
@@ -270,59 +278,24 @@ def store_dir_for(source: str | Path) -> Path:
     return default_cache_dir() / "stores" / hashlib.sha256(str(p).encode()).hexdigest()[:16]
 
 
-def coverage_from_sources(
-    synthetic: str | Path,
-    reference: str | Path,
-    embedder: Any,
-    *,
-    text_column: str | None = None,
-    reference_text_column: str | None = None,
-    store_dirs: tuple[Path, Path] | None = None,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
-    vector_source: Callable[[list[Path], str], Iterator[np.ndarray]] | None = None,
-    timings: dict[str, float] | None = None,
-    **coverage_kwargs: Any,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Out-of-core coverage: stream both text columns into memmapped stores, then every metric on them.
+def non_null_flags(source: str | Path, column: str, flag_column: str) -> np.ndarray | None:
+    """The flag column's values (bool) for the rows whose `column` cell is not null, in source order.
 
-    Args:
-        synthetic, reference: sources as `textsource.load_texts`.
-        embedder: `Embedder`/`StaticEmbedder`. vector_source: see `embed_to_store` (Ray engine).
-        store_dirs: (synthetic, reference) store folders; None → `store_dir_for` each source.
-        timings: filled with seconds for "embed_synthetic", "embed_reference", "read_texts", "metrics".
-        coverage_kwargs: passed to `coverage.coverage_from_embeddings` (seed, k, n_clusters, ...).
-    Returns:
-        (coverage report dict as `coverage_from_embeddings`, plus "model"; info {"stores": paths,
-        "n_null": {side: n}, "columns": {side: column}}).
+    Aligned with `read_text_column(source, column)` and with the rows of an `EmbeddingStore` of that
+    column. None when a file lacks the flag column (then no row is flagged).
     """
-    from hf_synth.quality.coverage import coverage_from_embeddings
+    from hf_synth.quality.textsource import column_names, is_true
 
-    timings = timings if timings is not None else {}
-    dirs = store_dirs or (store_dir_for(synthetic), store_dir_for(reference))
-    slug = hashlib.sha256(embedder.model_id.encode()).hexdigest()[:12]
-    stores = {}
-    for side, src, col, d in (
-        ("synthetic", synthetic, text_column, dirs[0]),
-        ("reference", reference, reference_text_column, dirs[1]),
-    ):
-        t0 = time.perf_counter()
-        stores[side] = embed_to_store(
-            src, col, embedder, d, f"{side}-{slug}", batch_rows=batch_rows, vector_source=vector_source
-        )
-        timings[f"embed_{side}"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    syn_texts, syn_null, syn_col = read_text_column(synthetic, stores["synthetic"].meta()["column"])
-    ref_texts, ref_null, ref_col = read_text_column(reference, stores["reference"].meta()["column"])
-    timings["read_texts"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    report = coverage_from_embeddings(
-        stores["synthetic"].array(), stores["reference"].array(), syn_texts, ref_texts, **coverage_kwargs
-    )
-    timings["metrics"] = time.perf_counter() - t0
-    report["model"] = embedder.model_id
-    info = {
-        "stores": {side: str(s.npy) for side, s in stores.items()},
-        "n_null": {"synthetic": syn_null, "reference": ref_null},
-        "columns": {"synthetic": syn_col, "reference": ref_col},
-    }
-    return report, info
+    _, files, _ = _source_files(source)
+    if any(flag_column not in column_names(f) for f in files):
+        return None
+    out: list[np.ndarray] = []
+    for f in files:
+        if f.suffix.lower() == ".parquet":
+            table = pq.read_table(f, columns=[column, flag_column])
+        else:
+            table = _read_table(f).select([column, flag_column])
+        keep = ~np.asarray(table.column(column).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        flags = np.array([is_true(v) for v in table.column(flag_column).to_pylist()], dtype=bool)
+        out.append(flags[keep])
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
