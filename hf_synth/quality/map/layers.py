@@ -51,7 +51,7 @@ class Region:
     n_members: int
     outlines: list[np.ndarray]  # closed polylines (k, 2); a region split by the projection has several
     anchor: np.ndarray
-    label_xy: np.ndarray
+    label_xy: np.ndarray  # NaN when no free spot was found: outline drawn, label not
     examples: tuple[str, ...] = ()
 
 
@@ -259,7 +259,9 @@ def _place_labels(
     """Label centres (k, 2) just outside each region's extent (x0, x1, y0, y1), greedy in the given order.
 
     Tries above, below, right and left of the region, then farther out, and keeps the first spot that
-    overlaps no placed label, no region outline box and stays in the frame (else the least bad one). Box
+    overlaps no placed label, no region outline box and stays in the frame (else the least bad one). A
+    label whose best spot still overlaps a placed label or leaves the frame is not drawn (NaN centre): its
+    region keeps its outline, and the HTML page names it on hover. Box
     size is estimated from the character count (0.6 em per character, em = font_frac of the frame side),
     which holds for both renderers because both draw a square frame of similar size.
     """
@@ -270,7 +272,7 @@ def _place_labels(
     for i, ((ex0, ex1, ey0, ey1), text) in enumerate(zip(extents, texts, strict=True)):
         w, h = 0.6 * em * len(text) + em, 1.6 * em
         mx, my = (ex0 + ex1) / 2, (ey0 + ey1) / 2
-        best, best_cost = (mx, ey1 + h), np.inf
+        best, best_cost, best_clash = (mx, ey1 + h), np.inf, np.inf
         for gap in (0.6 * em, 2.5 * em, 5.0 * em, 8.0 * em):
             spots = [
                 (mx, ey1 + gap + h / 2),
@@ -282,14 +284,17 @@ def _place_labels(
                 box = (cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2)
                 outside = max(0.0, x0 - box[0]) + max(0.0, box[1] - x1) + max(0.0, y0 - box[2])
                 outside += max(0.0, box[3] - y1)
-                cost = sum(_overlap(box, b) for b in placed) + 0.3 * sum(_overlap(box, e) for e in extents)
-                cost += outside * w * 10
+                clash = sum(_overlap(box, b) for b in placed) + outside * w * 10
+                cost = clash + 0.3 * sum(_overlap(box, e) for e in extents)
                 if cost < best_cost:
-                    best, best_cost = (cx, cy), cost
+                    best, best_cost, best_clash = (cx, cy), cost, clash
                 if cost == 0:
                     break
             if best_cost == 0:
                 break
+        if best_clash > 0:
+            out[i] = np.nan
+            continue
         out[i] = best
         placed.append((best[0] - w / 2, best[0] + w / 2, best[1] - h / 2, best[1] + h / 2))
     return out

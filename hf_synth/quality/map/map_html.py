@@ -158,6 +158,7 @@ def _region_traces(layers: MapLayers) -> tuple[list[dict], list[dict]]:
             "borderpad": 2,
         }
         for r in layers.regions
+        if not np.isnan(r.label_xy).any()  # no free spot for the label: the diamond's hover names it
     ]
     return [outline, markers], annotations
 

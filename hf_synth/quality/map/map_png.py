@@ -87,6 +87,8 @@ def _draw(layers: MapLayers, *, title: str, footnote: str, seed: int) -> Figure:
         for line in region.outlines:
             ax.fill(*line.T, facecolor=REGION_COLOUR, alpha=0.10, edgecolor="none", zorder=3)
             ax.plot(line[:, 0], line[:, 1], color=REGION_COLOUR, lw=1.4, zorder=3)
+        if np.isnan(region.label_xy).any():
+            continue  # no free spot for its label (see layers._place_labels)
         ax.annotate(
             region.label,
             xy=region.anchor,

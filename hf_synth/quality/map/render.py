@@ -16,7 +16,7 @@ from hf_synth.quality.map.projection import Projection, project_2d
 __all__ = ["HTML_NAME", "PNG_NAME", "render_coverage_map"]
 
 PNG_NAME = "images/coverage_map.png"
-HTML_NAME = "coverage_map.html"
+HTML_NAME = "images/coverage_map.html"  # under images/: a Hub release uploads (and prunes) it
 TITLE = "Coverage map: where the synthetic rows sit on the reference"
 
 
@@ -66,6 +66,8 @@ def render_coverage_map(
     colour_by: str | None = None,
     regions: Sequence[dict] = (),
     out_dir: Path,
+    png_name: str = PNG_NAME,
+    html_name: str = HTML_NAME,
     seed: int = 0,
     fit_rows: int = 10_000,
     hover_reference: int = 2_000,
@@ -84,7 +86,8 @@ def render_coverage_map(
         regions: reference regions, each {"members": reference row indices, "label": short medoid text,
             "missing": bool, "share": float (reference mass, 0-1), optional "examples": [str]}; missing
             ones are outlined and labelled (largest 40 by share) and put in the layout's fit set.
-        out_dir: folder; writes `images/coverage_map.png` and `coverage_map.html` under it.
+        out_dir: folder; writes `png_name` (default `images/coverage_map.png`) and `html_name` (default
+            `images/coverage_map.html`), both relative to it.
         seed: same inputs and seed → byte-identical files.
         fit_rows: rows laid out by t-SNE (plus anchors); the rest are placed by nearest neighbours
             (`project_2d`).
@@ -92,9 +95,10 @@ def render_coverage_map(
         projection: positions from an earlier call's result["projection"] (same rows, same order): re-render,
             e.g. coloured by another dimension, without projecting again.
     Returns: {"png": path, "html": path, "projection": `Projection` (reusable), "method": how positions
-        were made, "fit_rows": int, "regions_outlined": int, "hover_points": {"reference": int,
-        "synthetic": int}, "seconds": {"pca", "layout", "place", "png", "html", "total"} (projection
-        stages 0 when a projection was passed), "html_bytes": int}.
+        were made, "fit_rows": int, "regions_outlined": int, "regions_labelled": int (labels that found
+        room), "hover_points": {"reference": int, "synthetic": int}, "seconds": {"pca", "layout",
+        "place", "png", "html", "total"} (projection stages 0 when a projection was passed),
+        "html_bytes": int}.
     """
     t_start = time.perf_counter()
     _check_inputs(
@@ -126,12 +130,17 @@ def render_coverage_map(
         if n_missing > outlined
         else f"{outlined} uncovered region{'s' if outlined != 1 else ''} outlined."
     )
+    labelled = sum(1 for r in layers.regions if not np.isnan(r.label_xy).any())
+    if labelled < outlined:
+        region_note += f" {labelled} labelled with their medoid text (no room for the others' labels)."
+    elif outlined:
+        region_note += " Labels: each region's medoid text."
     how = f"Positions: {proj.method}. Only neighbourhoods are meaningful, not axes or long distances."
     seconds = dict(proj.seconds) if projection is None else {"pca": 0.0, "layout": 0.0, "place": 0.0}
     t0 = time.perf_counter()
     png = write_png(
         layers,
-        out_dir / PNG_NAME,
+        out_dir / png_name,
         title=TITLE,
         footnote=f"Grey: density of all {n:,} reference rows. Dots: all {m:,} synthetic rows. "
         f"{region_note}\n{how}",
@@ -149,7 +158,7 @@ def render_coverage_map(
     ]
     html_path = write_html(
         layers,
-        out_dir / HTML_NAME,
+        out_dir / html_name,
         title=TITLE,
         notes=notes,
         reference_texts=reference_texts,
@@ -166,6 +175,7 @@ def render_coverage_map(
         "fit_rows": proj.fit_rows,
         "hover_points": {"reference": h_ref, "synthetic": h_syn},
         "regions_outlined": outlined,
+        "regions_labelled": labelled,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "html_bytes": html_path.stat().st_size,
     }
