@@ -10,14 +10,9 @@ fonts-noto-cjk`).
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import io
 import json
-import os
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +22,7 @@ from PIL import Image
 from hf_synth.quality.map import HTML_NAME, PNG_NAME, render_coverage_map
 from hf_synth.quality.map.layers import category_codes, region_outline, seeded_sample
 from hf_synth.quality.map.projection import Projection, choose_fit_rows, place_among, project_2d
-
-CHROMIUM = os.environ.get("HF_SYNTH_CHROMIUM", "/usr/bin/chromium")
-
+from tests.support.browser import DevTools, needs_chromium
 
 # --------------------------------------------------------------------------------------------- fixtures
 
@@ -271,95 +264,6 @@ def test_end_to_end_with_tsne_is_deterministic(small_sets, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- the browser
-
-
-class DevTools:
-    """Minimal Chrome DevTools Protocol client over `--remote-debugging-pipe` (fd 3 in, fd 4 out)."""
-
-    def __init__(self, profile: Path) -> None:
-        cmd_r, cmd_w = os.pipe()
-        out_r, out_w = os.pipe()
-        # Move the child's ends above 9 so `3<&N 4>&M` cannot clobber one with the other (bash, not dash:
-        # dash only redirects single-digit descriptors).
-        child_in, child_out = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10), fcntl.fcntl(out_w, fcntl.F_DUPFD, 10)
-        os.close(cmd_r)
-        os.close(out_w)
-        args = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync", "--mute-audio",
-            f"--user-data-dir={profile}", "--remote-debugging-pipe", "--window-size=1400,1000", "about:blank",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            ["/bin/bash", "-c", f'exec "$0" "$@" 3<&{child_in} 4>&{child_out}', CHROMIUM, *args],
-            pass_fds=(child_in, child_out),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(child_in)
-        os.close(child_out)
-        self._w = os.fdopen(cmd_w, "wb", buffering=0)
-        self._r = os.fdopen(out_r, "rb", buffering=0)
-        self._buf = b""
-        self._next = 0
-        self.events: list[dict] = []
-        self.session: str | None = None
-
-    def _read(self) -> dict:
-        while b"\0" not in self._buf:
-            chunk = self._r.read(1 << 16)
-            if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
-            self._buf += chunk
-        msg, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def send(self, method: str, params: dict | None = None, session: bool = True) -> dict:
-        self._next += 1
-        msg = {"id": self._next, "method": method, "params": params or {}}
-        if session and self.session:
-            msg["sessionId"] = self.session
-        self._w.write(json.dumps(msg).encode() + b"\0")
-        while True:
-            reply = self._read()
-            if reply.get("id") == self._next:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for(self, method: str, timeout: float = 60.0) -> dict:
-        deadline = time.monotonic() + timeout
-        seen = len(self.events)
-        while time.monotonic() < deadline:
-            for event in self.events[seen:]:
-                if event.get("method") == method:
-                    return event
-            seen = len(self.events)
-            self.events.append(self._read())
-        raise TimeoutError(method)
-
-    def evaluate(self, expression: str):
-        result = self.send(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"])
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        with contextlib.suppress(RuntimeError, OSError):
-            self.send("Browser.close", session=False)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-needs_chromium = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)),
-    reason=f"{CHROMIUM} not found: install Debian's `chromium` (and `fonts-noto-cjk` for CJK labels)",
-)
 
 
 @needs_chromium

@@ -21,7 +21,14 @@ import numpy as np
 
 from hf_synth.quality.map.render import HTML_NAME, PNG_NAME, render_coverage_map
 
-__all__ = ["MapRequest", "default_colour_column", "draw_for_coverage", "read_labels", "uncovered_regions"]
+__all__ = [
+    "MapRequest",
+    "default_colour_column",
+    "draw_for_coverage",
+    "folder_map_request",
+    "read_labels",
+    "uncovered_regions",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,25 @@ class MapRequest:
     png_name: str = PNG_NAME
     html_name: str = HTML_NAME
     progress: bool = True
+
+
+def folder_map_request(
+    folder: Path,
+    enabled: bool,
+    labels: Mapping[str, Sequence[str]],
+    *,
+    progress: bool = True,
+) -> MapRequest | None:
+    """The map of a generated folder: `images/coverage_map.png` and `.html`, coloured by the first label
+    column (the recipe's first dimension), every column shown on hover. None when `enabled` is False; the
+    map files an earlier run left are then removed, so the folder holds no map its card does not show."""
+    if not enabled:
+        for name in (PNG_NAME, HTML_NAME):
+            (Path(folder) / name).unlink(missing_ok=True)
+        return None
+    return MapRequest(
+        out_dir=Path(folder), colour_by=next(iter(labels), None), labels=dict(labels), progress=progress
+    )
 
 
 def uncovered_regions(reference_emb: np.ndarray, coverage: Mapping[str, Any]) -> tuple[list[dict], list[str]]:
