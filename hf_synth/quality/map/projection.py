@@ -122,7 +122,9 @@ def tsne_layout(z: np.ndarray, seed: int, *, main_iterations: int = 250) -> tupl
     # Exact neighbours (sklearn, deterministic): at ~10,000 rows faster than openTSNE's default Annoy index.
     aff = affinity.PerplexityBasedNN(z, perplexity=perplexity, method="exact", n_jobs=2, random_state=seed)
     start = initialization.pca(z, random_state=seed)
-    emb = openTSNE.TSNEEmbedding(start, aff, n_jobs=2, random_state=seed)
+    # openTSNE's own "auto" rule (Barnes-Hut below 10,000 rows, FFT above), named so it does not log it.
+    method = "fft" if n >= 10_000 else "bh"
+    emb = openTSNE.TSNEEmbedding(start, aff, n_jobs=2, random_state=seed, negative_gradient_method=method)
     emb = emb.optimize(n_iter=250, exaggeration=12, momentum=0.5)
     emb = emb.optimize(n_iter=main_iterations, momentum=0.8)
     how = f"t-SNE (openTSNE {openTSNE.__version__}, perplexity {perplexity:.3g}, "
