@@ -255,13 +255,15 @@ def _place_labels(
     texts: list[str],
     bounds: tuple[float, float, float, float],
     font_frac: float,
+    avoid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label centres (k, 2) just outside each region's extent (x0, x1, y0, y1), greedy in the given order.
 
     Tries above, below, right and left of the region, then farther out, and keeps the first spot that
     overlaps no placed label, no region outline box and stays in the frame (else the least bad one). A
     label whose best spot still overlaps a placed label or leaves the frame is not drawn (NaN centre): its
-    region keeps its outline, and the HTML page names it on hover. Box
+    region keeps its outline, and the HTML page names it on hover. `avoid` (k, 2): points a label should
+    not hide (the synthetic dots when they are few), each one inside a spot costing like a small overlap. Box
     size is estimated from the character count (0.6 em per character, em = font_frac of the frame side),
     which holds for both renderers because both draw a square frame of similar size.
     """
@@ -286,6 +288,10 @@ def _place_labels(
                 outside += max(0.0, box[3] - y1)
                 clash = sum(_overlap(box, b) for b in placed) + outside * w * 10
                 cost = clash + 0.3 * sum(_overlap(box, e) for e in extents)
+                if avoid is not None and len(avoid):
+                    inside = (avoid[:, 0] >= box[0]) & (avoid[:, 0] <= box[1])
+                    inside &= (avoid[:, 1] >= box[2]) & (avoid[:, 1] <= box[3])
+                    cost += 2.0 * em * em * float(inside.sum())
                 if cost < best_cost:
                     best, best_cost, best_clash = (cx, cy), cost, clash
                 if cost == 0:
@@ -366,7 +372,9 @@ def build_layers(
         outlines.append(shapes)
     texts = [short_label(str(r.get("label", ""))) for r, _ in kept]
     extents = [_extent(shapes, anchor) for shapes, anchor in zip(outlines, anchors, strict=True)]
-    label_xy = _place_labels(extents, texts, bounds, label_font_frac) if kept else anchors
+    # A few synthetic dots are what a reader looks for: labels keep off them (thousands cover everything).
+    avoid = np.asarray(synthetic_xy, dtype=np.float32) if m <= 2_000 else None
+    label_xy = _place_labels(extents, texts, bounds, label_font_frac, avoid) if kept else anchors
     for i, (r, members) in enumerate(kept):
         drawn.append(
             Region(

@@ -35,7 +35,7 @@ _GREYS = LinearSegmentedColormap.from_list(
 def _dot_style(n: int) -> tuple[float, float]:
     """(marker area in pt², alpha) for n synthetic dots: big and opaque when few, small and translucent
     when many, so 100 rows stay visible and 100,000 rows do not paint the whole frame solid."""
-    size = float(np.clip(120.0 / np.sqrt(max(n, 1) / 100.0), 4.0, 30.0))
+    size = float(np.clip(120.0 / np.sqrt(max(n, 1) / 100.0), 4.0, 60.0))
     alpha = float(np.clip(1.2 - 0.2 * np.log10(max(n, 1)), 0.35, 0.9))
     return size, alpha
 
@@ -79,7 +79,9 @@ def _draw(layers: MapLayers, *, title: str, footnote: str, seed: int) -> Figure:
         s=size,
         c=list(colours),
         alpha=alpha,
-        linewidths=0,
+        # A white rim keeps a few dots readable on dark reference density; thousands would turn it grey.
+        linewidths=0.6 if m <= 2_000 else 0,
+        edgecolors="white",
         rasterized=True,
         zorder=2,
     )
