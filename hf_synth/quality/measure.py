@@ -232,13 +232,14 @@ def _map_labels(request: Any, syn: _Side, include_edge_cases: bool) -> dict[str,
                 syn.path, syn.column, request.label_columns, None if include_edge_cases else EDGE_FLAG
             )  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--map-color: {exc}") from exc
+            raise UsageError(f"--map-color (MapRequest.colour_by): {exc}") from exc
     else:
         labels = {}
     if request.colour_by is not None and request.colour_by not in labels:
         known = ", ".join(sorted(labels)) or "none"
         raise UsageError(
-            f"--map-color {request.colour_by!r}: not a label column of the synthetic set (have: {known})"
+            f"--map-color (MapRequest.colour_by) {request.colour_by!r}: not a label column of the "
+            f"synthetic set (have: {known})"
         )
     return labels or None
 

@@ -79,7 +79,14 @@ def _density_trace(layers: MapLayers) -> dict:
 
 
 def _points_trace(
-    name: str, xy: np.ndarray, texts: list[str], colour: str, size: float, opacity: float, side: str
+    name: str,
+    xy: np.ndarray,
+    texts: list[str],
+    colour: str,
+    size: float,
+    opacity: float,
+    side: str,
+    rim: float = 0.0,
 ) -> dict:
     return {
         "type": "scatter",
@@ -89,7 +96,12 @@ def _points_trace(
         "y": _f4(xy[:, 1]),
         "text": texts,
         "hovertemplate": f"%{{text}}<extra>{html.escape(side)}</extra>",
-        "marker": {"color": colour, "size": size, "opacity": opacity, "line": {"width": 0}},
+        "marker": {
+            "color": colour,
+            "size": size,
+            "opacity": opacity,
+            "line": {"width": rim, "color": "white"},
+        },
     }
 
 
@@ -200,6 +212,7 @@ def write_html(
     syn_idx = layers.synthetic_hover
     codes = layers.synthetic_code[syn_idx]
     counts = np.bincount(layers.synthetic_code, minlength=len(layers.categories))
+    few = len(syn_idx) <= 100  # a few dots drawn bigger, with a white rim (more would hide each other)
     for code, (name, colour) in enumerate(zip(layers.categories, layers.colours, strict=True)):
         rows = syn_idx[codes == code]
         texts = [hover_text(synthetic_texts[i], {k: str(v[i]) for k, v in labels.items()}) for i in rows]
@@ -210,9 +223,10 @@ def write_html(
                 layers.synthetic_xy[rows],
                 texts,
                 colour,
-                6.0,
+                9.0 if few else 6.0,
                 0.85,
                 "synthetic",
+                rim=0.8 if few else 0.0,
             )
         )
     region_traces, annotations = _region_traces(layers)
