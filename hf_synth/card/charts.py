@@ -18,7 +18,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hf_synth.card.fonts import chart_families
+from hf_synth.fonts import chart_families
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from hf_synth.card import BEGIN, END, fonts, render_card
+from hf_synth import fonts
+from hf_synth.card import BEGIN, END, render_card
 from hf_synth.card.charts import bar_chart
 from tests.card.test_card import load_report, write_parquet_files
 from tests.card.tiny import make_folder, spread_rows

@@ -369,20 +369,17 @@ def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path)
 
 
 def test_png_fonts_cover_cjk():
-    """The PNG's font list finds a CJK font when one is installed (Debian: fonts-noto-cjk), and then a CJK
-    label draws without matplotlib's missing-glyph warning (which the map itself silences)."""
+    """The map's PNG uses the chart fonts, whose packaged Noto Sans CJK (a dependency) draws CJK labels
+    without matplotlib's missing-glyph warning (which the map itself silences)."""
     import warnings
 
-    from matplotlib import font_manager
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from hf_synth.quality.map.fonts import fallback_families
+    from hf_synth.fonts import chart_families
 
-    families = fallback_families()
-    if not any("CJK" in Path(f).name for f in font_manager.findSystemFonts()):
-        pytest.skip("no CJK system font installed (Debian: apt-get install fonts-noto-cjk)")
-    assert len(families) > 1, "a CJK font is installed but the map's font list does not use it"
+    families = chart_families()
+    assert len(families) > 1, "the packaged CJK font is not in the PNG's font list"
     fig = Figure(figsize=(3, 1))
     FigureCanvasAgg(fig)
     with warnings.catch_warnings(record=True) as caught:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from hf_synth.quality.map.fonts import fallback_families
+from hf_synth.fonts import chart_families
 from hf_synth.quality.map.layers import MapLayers, density_shade, short_label
 
 __all__ = ["REGION_COLOUR", "write_png"]
@@ -44,7 +44,7 @@ def write_png(layers: MapLayers, path: Path, *, title: str, footnote: str, seed:
     """Draw `layers` into a PNG at `path` (1,200 × 1,000 px) and return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fonts resolve when a text is created, so the fallback list must be active for the whole drawing.
-    with matplotlib.rc_context({"font.family": list(fallback_families())}), warnings.catch_warnings():
+    with matplotlib.rc_context({"font.family": list(chart_families())}), warnings.catch_warnings():
         # A script none of the installed fonts covers renders as boxes; that is cosmetic, not an error.
         warnings.filterwarnings("ignore", message=".*[Gg]lyph.*missing.*")
         fig = _draw(layers, title=title, footnote=footnote, seed=seed)
