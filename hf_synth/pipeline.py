@@ -13,7 +13,7 @@ from typing import Any
 import datasets
 
 from hf_synth.card import render_card
-from hf_synth.dataset.build import build_dataset_dict, write_data_files
+from hf_synth.dataset.build import build_dataset_dict, build_features, write_data_files
 from hf_synth.dataset.folder import STORE_FILE, claim_folder
 from hf_synth.dataset.provenance import RunHistory
 from hf_synth.dataset.report import (
@@ -31,6 +31,7 @@ from hf_synth.generation.engine import Engine, GenerationStats
 from hf_synth.generation.options import RunOptions
 from hf_synth.generation.runstore import RunStore
 from hf_synth.planning.plan import make_plan
+from hf_synth.planning.seeded_run import SeededRun
 from hf_synth.planning.spec import plan_spec
 from hf_synth.recipe import Recipe, load_recipe
 from hf_synth.recipe.dump import recipe_yaml
@@ -41,18 +42,26 @@ __all__ = ["GeneratedDataset", "RunOptions", "generate"]
 
 
 def _quality(
-    recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any, include_edge_cases: bool = False
+    recipe: Recipe,
+    dd: datasets.DatasetDict,
+    report: Report,
+    embedder: Any,
+    include_edge_cases: bool = False,
+    measured: tuple[list[str], Any] | None = None,
 ) -> None:
     """Coverage against the recipe's reference set and label fidelity, into the report.
 
-    Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`."""
+    Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`. `measured`
+    (texts, CoverageResult) is a coverage the gap-filling loop already measured: reused for the same texts."""
     from hf_synth.quality.embed.static import describe_embedder
     from hf_synth.quality.fidelity import label_fidelity
 
     keep = [include_edge_cases or not e for ds in dd.values() for e in ds["is_edge_case"]]
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
     texts = [t for t, k in zip(texts, keep, strict=True) if k]
-    if recipe.reference is not None:
+    if measured is not None and measured[0] == texts:
+        report.coverage = measured[1].to_json()
+    elif recipe.reference is not None:
         from hf_synth.quality.measure import measure_coverage
         from hf_synth.recipe import resolve_data_path
 
@@ -127,12 +136,13 @@ def generate(
             from hf_synth.quality.embed.static import make_embedder
 
             # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
-            embedder = make_embedder(recipe.dedup.embedder or "default", len(plan))
-        with RunStore(folder / STORE_FILE) as store:
+            embedder = options.embedder or make_embedder(recipe.dedup.embedder or "default", len(plan))
+        seeded = SeededRun.open(recipe, plan, folder / STORE_FILE, embedder, budget_usd=options.budget_usd)
+        with RunStore(folder / STORE_FILE) as store, seeded:
             backend = make_backend(recipe, options)
             engine = Engine(
                 recipe,
-                plan.slot_specs(),
+                seeded.slot_specs(plan.slot_specs()),
                 backend,
                 store,
                 progress=options.progress,
@@ -142,18 +152,22 @@ def generate(
             run = history.start()
             stopped: IncompleteRunError | BudgetExceededError | None = None
             try:
-                stats = asyncio.run(_run(engine, backend))
+                stats = asyncio.run(_run(engine, backend, seeded))
             except (IncompleteRunError, BudgetExceededError) as exc:
                 stats, stopped = engine.stats, exc
             rows = store.rows()
             failed_attempts = sum(len(errs) for errs in store.failures().values())
+            gaps = seeded.gap_slots()
+            seeding, gap_fill = seeded.seeding_block(engine), seeded.gap_block()
         history.finish(run, stats, complete=stopped is None)
-        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None)
+        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None, gaps=gaps)
         files = write_data_files(dd, folder)
         report = build_report(
             recipe, plan, stats, files, dd, folder,
             limit=options.limit, history=history, failed_attempts=failed_attempts, stopped=stopped,
         )
+        report.features = build_features(recipe, gaps).to_dict()
+        report.seeding, report.gap_fill = seeding, gap_fill
         previous = Report.read(folder) if (folder / "report.json").is_file() else None
         if previous is not None and stopped is None and same_content(previous, report):
             report = previous  # nothing changed since the last run: no file is rewritten
@@ -165,7 +179,7 @@ def generate(
             report.validation = validation.to_report()
             report.realised = targets_realised(validation)
             if embedder is not None and dd.num_rows and any(dd.num_rows.values()):
-                _quality(recipe, dd, report, embedder)
+                _quality(recipe, dd, report, embedder, measured=seeded.measured())
                 # Label fidelity exists only now: its warnings belong to this run's validation.
                 validation.warnings = fidelity_warnings(report.label_fidelity)
                 report.validation = validation.to_report()
@@ -189,8 +203,9 @@ def _disable_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-async def _run(engine: Engine, backend: Backend) -> GenerationStats:
+async def _run(engine: Engine, backend: Backend, seeded: SeededRun) -> GenerationStats:
     try:
-        return await engine.run()
+        await seeded.run(engine, engine.run)
+        return engine.stats
     finally:
         await backend.aclose()

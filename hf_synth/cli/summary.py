@@ -20,6 +20,19 @@ def _coverage_line(cov: dict[str, Any] | None) -> str:
     return line
 
 
+def _gap_line(block: dict[str, Any] | None) -> str | None:
+    if not block:
+        return None
+    before, after = block.get("before") or {}, block.get("after") or {}
+    moved = ""
+    if before.get("coverage") is not None and after.get("coverage") is not None:
+        moved = f", coverage {before['coverage']:.2f} → {after['coverage']:.2f}"
+    return (
+        f"gap fill    {block.get('rows', 0)} of these rows added in {len(block.get('rounds') or [])} round(s)"
+        f"{moved}; stopped: {block.get('stopped') or '-'}"
+    )
+
+
 def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
     """Rows, strata, edge cases, validation, coverage, tokens, cost and where the output went.
 
@@ -41,6 +54,9 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
         lines.append(f"INCOMPLETE  {missing} rows missing: re-run the same command to resume")
     lines.append(f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}")
     lines.append(_coverage_line(report.coverage))
+    gap = _gap_line(report.gap_fill)
+    if gap:
+        lines.append(gap)
     fid = report.label_fidelity
     if fid:
         accs = ", ".join(

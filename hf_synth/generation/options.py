@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -17,3 +18,5 @@ class RunOptions:
     quality: bool = True  # coverage, label fidelity and near-duplicate control (loads the embedder)
     batch: bool | None = None  # Message Batches API (anthropic); None keeps the recipe's setting
     budget_usd: float | None = None  # stop cleanly before spending more than this (US dollars)
+    # An embedder object (`encode(texts) -> (n, d)`, `model_id`) instead of the recipe's `dedup.embedder`.
+    embedder: Any = None
