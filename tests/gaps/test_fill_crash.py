@@ -1,5 +1,5 @@
-"""`kill -9` in the middle of a gap-filling round, then a re-run: the stored round is finished with exactly the
-rows that were missing, no finished row is requested again, and no slot is planned twice."""
+"""`kill -9` in the middle of a gap-filling round, then a re-run: the stored round is finished with exactly
+the rows that were missing, no finished row is requested again, and no slot is planned twice."""
 
 from __future__ import annotations
 

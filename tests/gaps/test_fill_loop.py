@@ -61,14 +61,18 @@ def test_the_loop_reaches_its_target_and_keeps_the_planned_strata_exact(
     gap = [r for r in rows if r["gap_fill"]]
     assert len(gap) == block["rows"] and all(r["slot_id"] >= GAP_SLOT_BASE for r in gap)
     filled = {reg["region"] for r in block["rounds"] for reg in r["regions"] if reg["rows"]}
-    assert {r["gap_region"] for r in gap} <= filled and all(r["gap_region"] is None for r in rows if not r["gap_fill"])
+    assert {r["gap_region"] for r in gap} <= filled and all(
+        r["gap_region"] is None for r in rows if not r["gap_fill"]
+    )
     names = loaded["train"].features["topic"].names
     assert names[: len(TOPICS)] == TOPICS and set(names[len(TOPICS) :]) <= set(INTENTS[len(TOPICS) :])
     assert any(names[r["topic"]] not in TOPICS for r in gap)
     # The planned part is what the same recipe makes without gap filling: same strata, same counts.
     planned = Counter(r["stratum"] for r in rows if not r["gap_fill"])
     assert planned == Counter(r["stratum"] for ds in plain.values() for r in ds)
-    assert result.validation.ok and result.report.realised["strata"] == result.report.plan["targets"]["strata"]
+    assert (
+        result.validation.ok and result.report.realised["strata"] == result.report.plan["targets"]["strata"]
+    )
     assert len(datasets.load_dataset(str(out), "clean")["train"]) + len(
         datasets.load_dataset(str(out), "clean")["test"]
     ) == sum(planned.values())

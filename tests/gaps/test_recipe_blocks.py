@@ -49,9 +49,17 @@ def test_short_and_long_label_forms_and_the_yaml_round_trip(reference: Path) -> 
     [
         ({"reference": None}, "examples: needs a `reference:` block"),
         ({"examples": None, "reference": None, "fill": {}}, "fill: needs a `reference:` block"),
-        ({"reference": {"path": "r.csv", "labels": {"intent": "topc"}}}, "reference.labels.intent.dimension: 'topc'"),
         (
-            {"reference": {"path": "r.csv", "labels": {"intent": {"dimension": "topic", "values": {"x": "nope"}}}}},
+            {"reference": {"path": "r.csv", "labels": {"intent": "topc"}}},
+            "reference.labels.intent.dimension: 'topc'",
+        ),
+        (
+            {
+                "reference": {
+                    "path": "r.csv",
+                    "labels": {"intent": {"dimension": "topic", "values": {"x": "nope"}}},
+                }
+            },
             "reference.labels.intent.values.x: 'nope' is not a value of topic",
         ),
         (
@@ -64,8 +72,10 @@ def test_short_and_long_label_forms_and_the_yaml_round_trip(reference: Path) -> 
         ({"examples": {"per_request": 0}}, "examples.per_request: Input should be greater than 0"),
         ({"fill": {"target": 1.5}}, "fill.target: Input should be less than or equal to 1"),
         ({"fill": {"max_row": 3}}, "fill.max_row: unknown key"),
-        ({"dimensions": {"examples": ["a", "b"]}, "reference": {"path": "r.csv"}, "examples": None},
-         "dimensions.examples: the name is reserved"),
+        (
+            {"dimensions": {"examples": ["a", "b"]}, "reference": {"path": "r.csv"}, "examples": None},
+            "dimensions.examples: the name is reserved",
+        ),
     ],
 )
 def test_errors_name_the_key_path(reference: Path, change: dict, expected: str) -> None:
@@ -78,7 +88,9 @@ def test_errors_name_the_key_path(reference: Path, change: dict, expected: str) 
 
 
 def test_a_prompt_may_place_the_examples_itself(reference: Path) -> None:
-    data = recipe_data(reference, prompt="{% for e in examples %}- {{ e }}\n{% endfor %}Write about {{ topic }}.")
+    data = recipe_data(
+        reference, prompt="{% for e in examples %}- {{ e }}\n{% endfor %}Write about {{ topic }}."
+    )
     assert parse_recipe(data).prompt.startswith("{% for e in examples %}")
 
 
@@ -89,7 +101,7 @@ def test_a_missing_label_column_names_the_key_and_the_file_columns(reference: Pa
         read_reference(parse_recipe(data))
     assert "reference.labels.category" in str(err.value) and "['text', 'intent']" in str(err.value)
     data["reference"]["path"] = str(reference.parent / "missing.csv")
-    with pytest.raises(RecipeError, match="reference.path: .*missing.csv"):
+    with pytest.raises(RecipeError, match=r"reference\.path: .*missing\.csv"):
         read_reference(parse_recipe(data))
 
 

@@ -32,12 +32,16 @@ def reference(tmp_path: Path) -> Path:
 def seeded(data: dict) -> tuple[list, dict, object]:
     recipe = parse_recipe(data)
     ref = read_reference(recipe)
-    specs, info = seed_plan_slots(make_plan(plan_spec(recipe)).slot_specs(), recipe, ref, WordEmbedder().encode)
+    specs, info = seed_plan_slots(
+        make_plan(plan_spec(recipe)).slot_specs(), recipe, ref, WordEmbedder().encode
+    )
     return specs, info, ref
 
 
 def test_same_stratum_examples_carry_the_rows_label_and_each_request_draws_anew(reference: Path) -> None:
-    data = recipe_data(reference, backend={"name": "anthropic", "model": "claude-sonnet-4-6", "items_per_request": 2})
+    data = recipe_data(
+        reference, backend={"name": "anthropic", "model": "claude-sonnet-4-6", "items_per_request": 2}
+    )
     specs, info, ref = seeded(data)
     label = {t: ref.labels["topic"][i] for i, t in enumerate(ref.texts)}
     assert all(len(s.examples) == 3 for s in specs) and info["slots_without_examples"] == {}
@@ -94,7 +98,9 @@ def test_the_section_follows_the_prompt_unless_the_template_places_the_examples(
     assert prompt.startswith("Write a polite customer message about card_arrival.\n\n" + EXAMPLES_HEADING)
     assert quoted_examples(prompt) == ["Where is my card?", "Card not here"]
     assert builder.render(values, (), 1)[1] == "Write a polite customer message about card_arrival."
-    own = parse_recipe(recipe_data(reference, prompt="Like: {{ examples | join(' / ') }}. Write about {{ topic }}."))
+    own = parse_recipe(
+        recipe_data(reference, prompt="Like: {{ examples | join(' / ') }}. Write about {{ topic }}.")
+    )
     _, placed = RequestBuilder(own, "anthropic", "m").render(values, ("a", "b"), 1)
     assert placed == "Like: a / b. Write about card_arrival." and EXAMPLES_HEADING not in placed
 
