@@ -6,6 +6,7 @@ The orchestrator: it sits above every stage and is the only module that calls th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ from hf_synth.dataset.report import (
 )
 from hf_synth.dataset.validate import ValidationResult, fidelity_warnings, validate_folder
 from hf_synth.errors import EXIT_OK, EXIT_VALIDATION, BudgetExceededError, IncompleteRunError
+from hf_synth.generation.audit.loop import LabelAudit, run_with_audit
+from hf_synth.generation.audit.setup import (
+    audit_report_block,
+    audit_state,
+    close_judge_backend,
+    make_label_audit,
+    with_audit,
+)
 from hf_synth.generation.backends.base import Backend
 from hf_synth.generation.backends.factory import make_backend
 from hf_synth.generation.engine import Engine, GenerationStats
@@ -123,6 +132,8 @@ def generate(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     options = options or RunOptions()
+    if options.audit and recipe.audit is None:
+        recipe = with_audit(recipe)
     if not options.progress:
         _disable_library_progress_bars()
     folder = Path(out)
@@ -137,8 +148,11 @@ def generate(
 
             # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
             embedder = options.embedder or make_embedder(recipe.dedup.embedder or "default", len(plan))
-        seeded = SeededRun.open(recipe, plan, folder / STORE_FILE, embedder, budget_usd=options.budget_usd)
-        with RunStore(folder / STORE_FILE) as store, seeded:
+        seeded = SeededRun.open(
+            recipe, plan, folder / STORE_FILE, embedder,
+            budget_usd=options.budget_usd, progress=options.progress,
+        )
+        with RunStore(folder / STORE_FILE) as store, seeded, contextlib.ExitStack() as closing:
             backend = make_backend(recipe, options)
             engine = Engine(
                 recipe,
@@ -149,18 +163,25 @@ def generate(
                 embed=embedder.encode if embedder is not None and recipe.dedup.near_threshold else None,
                 budget_usd=options.budget_usd,
             )
+            audit = make_label_audit(recipe, engine, folder / STORE_FILE, progress=options.progress)
+            if audit is not None:
+                closing.callback(audit.judge.store.close)
             run = history.start()
             stopped: IncompleteRunError | BudgetExceededError | None = None
             try:
-                stats = asyncio.run(_run(engine, backend, seeded))
+                stats = asyncio.run(_run(engine, backend, audit, seeded))
             except (IncompleteRunError, BudgetExceededError) as exc:
                 stats, stopped = engine.stats, exc
             rows = store.rows()
+            verdicts = audit.verdicts_for(rows) if audit is not None else None
+            audited = audit_state(audit) if audit is not None else None
             failed_attempts = sum(len(errs) for errs in store.failures().values())
             gaps = seeded.gap_slots()
             seeding, gap_fill = seeded.seeding_block(engine), seeded.gap_block()
         history.finish(run, stats, complete=stopped is None)
-        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None, gaps=gaps)
+        dd = build_dataset_dict(
+            recipe, plan, rows, allow_missing=stopped is not None, verdicts=verdicts, gaps=gaps
+        )
         files = write_data_files(dd, folder)
         report = build_report(
             recipe, plan, stats, files, dd, folder,
@@ -168,6 +189,8 @@ def generate(
         )
         report.features = build_features(recipe, gaps).to_dict()
         report.seeding, report.gap_fill = seeding, gap_fill
+        if audited is not None:
+            report.audit = audit_report_block(audited, {s: ds.data for s, ds in dd.items()}, report.features)
         previous = Report.read(folder) if (folder / "report.json").is_file() else None
         if previous is not None and stopped is None and same_content(previous, report):
             report = previous  # nothing changed since the last run: no file is rewritten
@@ -203,9 +226,12 @@ def _disable_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-async def _run(engine: Engine, backend: Backend, seeded: SeededRun) -> GenerationStats:
+async def _run(
+    engine: Engine, backend: Backend, audit: LabelAudit | None, seeded: SeededRun
+) -> GenerationStats:
     try:
-        await seeded.run(engine, engine.run)
+        await seeded.run(engine, lambda: run_with_audit(engine, audit), audit.judge if audit else None)
         return engine.stats
     finally:
         await backend.aclose()
+        await close_judge_backend(audit)

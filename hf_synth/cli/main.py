@@ -20,7 +20,17 @@ from hf_synth.errors import EXIT_INTERRUPTED
 
 # Command modules in the order `--help` lists them; each has `register(subparsers)` and `run(args)`.
 COMMANDS = (
-    "plan", "generate", "validate", "coverage", "fill_gaps", "card", "push", "release", "hub_serve", "demo"
+    "plan",
+    "generate",
+    "audit",
+    "validate",
+    "coverage",
+    "fill_gaps",
+    "card",
+    "push",
+    "release",
+    "hub_serve",
+    "demo",
 )
 
 EXIT_INTERNAL = 70  # an unexpected exception: a bug (BSD sysexits' EX_SOFTWARE); the traceback is printed

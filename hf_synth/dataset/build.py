@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from hf_synth.planning.gaps import GapSlot
 from hf_synth.planning.plan import Plan
 from hf_synth.recipe import Recipe
+from hf_synth.recipe.audit import UNCLEAR, VERIFIED_COLUMN, audit_dimensions, judged_column
 from hf_synth.recipe.fields import FieldSpec, value_str
 
 CONFIGS = ("default", "clean", "edge_cases", "gap_fill")
@@ -60,6 +61,12 @@ def build_features(recipe: Recipe, gaps: Sequence[GapSlot] = ()) -> datasets.Fea
     feats["edge_case_of"] = datasets.Value("int64")
     feats["stratum"] = datasets.Value("string")
     feats["slot_id"] = datasets.Value("int64")
+    values = recipe.dimension_values()
+    for dim in audit_dimensions(recipe):
+        # The judge's reading: the dimension's names plus "unclear"; null where the row was not judged.
+        feats[judged_column(dim)] = datasets.ClassLabel(names=[*values[dim], UNCLEAR])
+    if recipe.audit is not None:
+        feats[VERIFIED_COLUMN] = datasets.Value("bool")
     if recipe.fill is not None or gaps:
         feats[GAP_FLAG] = datasets.Value("bool")
         feats[GAP_REGION] = datasets.Value("int64")
@@ -73,16 +80,20 @@ def build_dataset_dict(
     *,
     allow_missing: bool = False,
     gaps: Sequence[GapSlot] = (),
+    verdicts: dict[int, dict[str, str] | None] | None = None,
 ) -> datasets.DatasetDict:
     """One split per plan split, rows ordered by slot id. `rows` maps slot id → generated fields.
 
     Raises KeyError naming the first slot without a row, so a dataset is never silently short; with
-    `allow_missing` (an incomplete run, marked so in its report) such slots are left out. Gap rows (`gaps`)
+    `allow_missing` (an incomplete run, marked so in its report) such slots are left out. With a recipe
+    `audit`, `verdicts` (slot id → the judge's reading {dimension: value or "unclear"}, None or absent when
+    not judged) fills `judged_<dimension>` and `label_verified` (null for rows not judged). Gap rows (`gaps`)
     follow the plan's rows of their split, by slot id, flagged `gap_fill`; a gap slot without a row is left
     out (the loop withdraws what it does not make).
     """
     features = build_features(recipe, gaps)
     flagged = GAP_FLAG in features
+    audited = audit_dimensions(recipe)
     dims = [d.name for d in plan.spec.dimensions]
     split_names = [name for name, _ in plan.spec.splits]
     columns: dict[str, dict[str, list[Any]]] = {s: {c: [] for c in features} for s in split_names}
@@ -105,12 +116,18 @@ def build_dataset_dict(
         cols["edge_case_of"].append(partner if partner >= 0 else None)
         cols["stratum"].append(plan.stratum_id(i))
         cols["slot_id"].append(sid)
+        if recipe.audit is not None:
+            planned = {d: _planned(plan, d, i) for d in audited}
+            _add_verdict(cols, features, audited, (verdicts or {}).get(sid), planned)
         if flagged:
             cols[GAP_FLAG].append(False)
             cols[GAP_REGION].append(None)
     for gap in sorted(gaps, key=lambda g: g.slot_id):
         if gap.slot_id in rows:
-            _add_gap_row(columns[gap.split], features, recipe, gap, rows[gap.slot_id])
+            cols = columns[gap.split]
+            _add_gap_row(cols, features, recipe, gap, rows[gap.slot_id])
+            if recipe.audit is not None:
+                _add_verdict(cols, features, audited, (verdicts or {}).get(gap.slot_id), gap.values)
     return datasets.DatasetDict(
         {s: datasets.Dataset.from_dict(columns[s], features=features) for s in split_names}
     )
@@ -134,6 +151,26 @@ def _add_gap_row(
     cols["slot_id"].append(gap.slot_id)
     cols[GAP_FLAG].append(True)
     cols[GAP_REGION].append(gap.region)
+
+
+def _add_verdict(
+    cols: dict[str, list[Any]],
+    features: datasets.Features,
+    dims: list[str],
+    verdict: dict[str, str] | None,
+    planned: dict[str, str],
+) -> None:
+    """Append one row's judged columns and `label_verified` (all audited dimensions read as planned)."""
+    for d in dims:
+        judged = None if verdict is None else features[judged_column(d)].str2int(verdict[d])
+        cols[judged_column(d)].append(judged)
+    ok = None if verdict is None else all(verdict[d] == planned[d] for d in dims)
+    cols[VERIFIED_COLUMN].append(ok)
+
+
+def _planned(plan: Plan, dim: str, i: int) -> str:
+    spec = next(d for d in plan.spec.dimensions if d.name == dim)
+    return spec.values[int(plan.codes[dim][i])]
 
 
 def _write_parquet_named_by_content(ds: datasets.Dataset, data_dir: Path, stem: str) -> str:
