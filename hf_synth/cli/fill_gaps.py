@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_synth.cli.command import command
+from hf_synth.cli.resume import generation_backend
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,18 +59,6 @@ def fill_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return block
 
 
-def _generation_backend(report: dict[str, Any], model: str | None) -> tuple[str, str | None]:
-    """(backend, model) that made the folder's rows, so their request keys match and none is redone."""
-    backend = report.get("generation", {}).get("backend") or report["recipe"]["backend"]["name"]
-    recorded = model or report.get("generation", {}).get("model")
-    if backend == "local" and model is None:
-        from hf_synth.generation.backends.local.model import default_local_model
-
-        if recorded and Path(default_local_model()).name == recorded:
-            recorded = None  # the embedded model, wherever its wheel is installed here
-    return backend, recorded
-
-
 @command
 def run(args: argparse.Namespace) -> int:
     """Fill the folder's gaps, then print the summary; exit 1 when validation failed."""
@@ -100,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"reference {ref_path} not found: pass it with --reference PATH (or --recipe)")
     data["fill"] = {**(data.get("fill") or {}), **fill_overrides(args)}
     recipe = parse_recipe(data, str(recipe_path))
-    backend, model = _generation_backend(report, args.model)
+    backend, model = generation_backend(report, args.model)
     result = generate(
         recipe,
         folder,

@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hf_synth.errors import RecipeError
 from hf_synth.generation.slots import SlotSpec
 from hf_synth.planning.fill import GapFill
-from hf_synth.planning.gap_labels import Labeller, ReferenceLabeller
+from hf_synth.planning.gap_labels import JudgeLabeller, Labeller, ReferenceLabeller
 from hf_synth.planning.gap_store import GapStore
 from hf_synth.planning.gaps import GapSlot
 from hf_synth.planning.leakage import COUNTER, LeakGuard
@@ -56,8 +55,12 @@ class SeededRun:
         embedder: Any,
         labeller: Labeller | None,
         budget_usd: float | None,
+        *,
+        progress: bool = True,
     ) -> None:
         self.recipe = recipe
+        self.progress = progress
+        self._closers: list[Callable[[], Any]] = []
         self.plan = plan
         self.ref = ref
         self.store = store
@@ -79,30 +82,30 @@ class SeededRun:
 
     @classmethod
     def open(
-        cls, recipe: Recipe, plan: Plan, store_path: Path, embedder: Any, *, budget_usd: float | None = None
+        cls,
+        recipe: Recipe,
+        plan: Plan,
+        store_path: Path,
+        embedder: Any,
+        *,
+        budget_usd: float | None = None,
+        progress: bool = True,
     ) -> SeededRun:
         """Read the reference when the recipe seeds prompts or fills gaps (or the folder holds gap rows).
 
-        Raises `RecipeError` for a missing reference file or label column, and for `fill` without any way to
-        label gap rows.
+        Gap rows are labelled from `reference.labels`; without them, by the blind label judge (`run`).
+        Raises `RecipeError` for a missing reference file or label column.
         """
         stored = has_gap_state(store_path)
         wanted = recipe.reference is not None and (recipe.examples or recipe.fill or stored)
         ref = read_reference(recipe) if wanted else None
         store = GapStore(store_path) if (recipe.fill is not None or stored) else None
-        labeller: Labeller | None = None
-        if recipe.fill is not None and ref is not None:
-            if not ref.labels:
-                raise RecipeError(
-                    [
-                        "fill: gap rows need labels: map the reference's label columns to dimensions with "
-                        "reference.labels"
-                    ]
-                )
-            labeller = ReferenceLabeller(ref)
-        return cls(recipe, plan, ref, store, embedder, labeller, budget_usd)
+        labeller = ReferenceLabeller(ref) if ref is not None and ref.labels else None
+        return cls(recipe, plan, ref, store, embedder, labeller, budget_usd, progress=progress)
 
     def close(self) -> None:
+        for close in self._closers:
+            close()
         if self.store is not None:
             self.store.close()
 
@@ -133,11 +136,17 @@ class SeededRun:
 
     # --- running ------------------------------------------------------------------------------------
 
-    async def run(self, engine: Engine, generate: Callable[[], Awaitable[Any]]) -> None:
+    async def run(
+        self, engine: Engine, generate: Callable[[], Awaitable[Any]], judge: Any = None
+    ) -> None:
         """Generation passes with leakage control, inside the gap-filling loop when there is one.
 
-        `engine.stats` keeps the first pass's `resumed` and the seconds of every pass.
+        `judge` (the label audit's, when the recipe has one) labels gap rows of a reference without label
+        columns; without it such a run builds a judge of its own over the generation backend. `engine.stats`
+        keeps the first pass's `resumed` and the seconds of every pass.
         """
+        if self.fill is not None and self.fill.labeller is None:
+            self.fill.labeller = self._judge_labeller(engine, judge)
         first: dict[str, Any] = {}
         seconds = 0.0
 
@@ -162,6 +171,32 @@ class SeededRun:
         finally:
             engine.stats.seconds = seconds
             engine.stats.resumed = first.get("resumed", engine.stats.resumed)
+
+    def _judge_labeller(self, engine: Engine, judge: Any) -> Labeller:
+        """Gap rows labelled by the blind judge: the audit's, else one over the generation backend reading
+        the stratum dimensions (its verdicts and spending live with the audit's, in the run store)."""
+        from hf_synth.recipe.audit import UNCLEAR
+
+        if judge is None:
+            from hf_synth.generation.audit.judge import Judge
+            from hf_synth.generation.audit.store import VerdictStore
+
+            assert self.store is not None
+            store = VerdictStore(self.store.path)
+            self._closers.append(store.close)
+            engine.budget.spent_before += store.usage().cost_usd
+            values = self.recipe.dimension_values()
+            dims = list(self.recipe.strata.by) if self.recipe.strata else list(self.recipe.dimensions)
+            judge = Judge(
+                engine.backend,
+                store,
+                {d: values[d] for d in dims},
+                seed=self.recipe.seed,
+                budget=engine.budget,
+                progress=self.progress,
+                max_passes=self.recipe.max_rounds,
+            )
+        return JudgeLabeller(judge, list(judge.dimensions), self.recipe.main_text_field, UNCLEAR)
 
     # --- the report ---------------------------------------------------------------------------------
 

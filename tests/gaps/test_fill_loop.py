@@ -3,6 +3,7 @@ rounds and the budget, keeps the planned strata exact, flags its rows, and re-ru
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -10,7 +11,6 @@ from pathlib import Path
 import datasets
 import pytest
 
-from hf_synth.errors import RecipeError
 from hf_synth.planning.gaps import GAP_SLOT_BASE
 from hf_synth.testing.examples import ExampleWriter
 from hf_synth.testing.messages_server import MessagesServer
@@ -117,7 +117,7 @@ def test_the_budget_stops_a_round_and_leaves_a_complete_dataset(
     assert server.count("POST", "/v1/messages") == 0 and again.report.gap_fill["rows"] == block["rows"]
 
 
-def test_new_values_false_keeps_the_recipes_labels_and_fill_needs_labels(
+def test_new_values_false_keeps_the_recipes_labels(
     server: MessagesServer, writer: ExampleWriter, reference: Path, tmp_path: Path
 ) -> None:
     result = run(recipe_data(reference, fill={"target": 1.0, "new_values": False}), tmp_path / "out")
@@ -126,7 +126,35 @@ def test_new_values_false_keeps_the_recipes_labels_and_fill_needs_labels(
     assert result.report.features["topic"]["names"] == TOPICS
     skipped = [reg for r in block["rounds"] for reg in r["regions"] if reg.get("skipped")]
     assert skipped and all("fill.new_values" in reg["skipped"] for reg in skipped)
-    data = recipe_data(reference, fill={}, examples={"from": "any"})
-    data["reference"] = {"path": str(reference)}
-    with pytest.raises(RecipeError, match="fill: gap rows need labels"):
-        run(data, tmp_path / "nolabels")
+
+
+def test_without_label_columns_the_blind_judge_labels_the_gap_rows(
+    server: MessagesServer, reference: Path, tmp_path: Path
+) -> None:
+    rows = list(csv.DictReader(reference.open(encoding="utf-8")))
+    # The judge reads a reference text as its intent when that intent is a topic, else "unclear".
+    writer = ExampleWriter(labels={r["text"]: {"topic": r["intent"]} for r in rows})
+    server.responder = writer
+    data = recipe_data(
+        reference, fill={"target": 1.0, "rounds": 1}, examples={"per_request": 3, "from": "any"}
+    )
+    data["reference"] = {"path": str(reference), "text_column": "text"}
+    # Half the topics appear only in the gap rows: the plan leaves them empty.
+    data["strata"] = {"by": ["topic"], "counts": {t: (8 if t in TOPICS[:2] else 0) for t in TOPICS}}
+    data.pop("size")
+    result = run(data, tmp_path / "out")
+    block = result.report.gap_fill
+    assert block["labels_from"] == "judge" and block["rows"] > 0
+    intent = {r["text"]: r["intent"] for r in rows}
+    judged = set(writer.judged)
+    assert judged and judged <= set(intent)  # the judge read reference texts of the regions, blind
+    gap_rows = [r for ds in result.values() for r in ds if r["gap_fill"]]
+    names = result["train"].features["topic"].names
+    assert names == TOPICS
+    for r in gap_rows:  # each gap row quotes texts the judge read as its topic
+        topic = names[r["topic"]]
+        assert topic in TOPICS
+        assert intent[r["message"].split(" — case ")[0]] == topic
+    assert {names[r["topic"]] for r in gap_rows} & set(TOPICS[2:])
+    skipped = [reg for r in block["rounds"] for reg in r["regions"] if reg.get("skipped")]
+    assert all(reg["skipped"] == "its examples could not be labelled" for reg in skipped)
