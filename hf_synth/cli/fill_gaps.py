@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="add rows where the reference has texts the dataset lacks (measure, fill, repeat)",
         description="Measure the folder's coverage of its recipe's reference set, turn the under-filled "
         "reference regions into new rows (quotas in proportion to each region's missing reference mass, "
-        "prompts quoting real texts of the region, labels from reference.labels), generate them, measure "
+        "prompts quoting real texts of the region, labels from reference.labels or, without them, read by "
+        "the blind label judge), generate them, measure "
         "again, until the target, the row cap, the rounds or the budget. The planned strata keep their "
         "counts; gap rows are flagged (gap_fill, gap_region) and have their own config gap_fill.",
     )

@@ -158,3 +158,33 @@ def test_without_label_columns_the_blind_judge_labels_the_gap_rows(
     assert {names[r["topic"]] for r in gap_rows} & set(TOPICS[2:])
     skipped = [reg for r in block["rounds"] for reg in r["regions"] if reg.get("skipped")]
     assert all(reg["skipped"] == "its examples could not be labelled" for reg in skipped)
+
+
+def test_with_an_audit_block_its_judge_labels_the_gap_rows_and_audits_them(
+    server: MessagesServer, reference: Path, tmp_path: Path
+) -> None:
+    rows = list(csv.DictReader(reference.open(encoding="utf-8")))
+    writer = ExampleWriter(labels={r["text"]: {"topic": r["intent"]} for r in rows})
+    server.responder = writer
+    data = recipe_data(
+        reference, fill={"target": 1.0, "rounds": 1}, examples={"per_request": 3, "from": "any"}
+    )
+    data["reference"] = {"path": str(reference), "text_column": "text"}
+    data["audit"] = {"on_disagree": "flag", "min_agreement": 0.0}
+    out = tmp_path / "out"
+    result = run(data, out)
+    block = result.report.gap_fill
+    assert block["labels_from"] == "judge" and block["rows"] > 0
+    loaded = datasets.load_dataset(str(out))
+    gap_rows = [r for ds in loaded.values() for r in ds if r["gap_fill"]]
+    names = loaded["train"].features["topic"].names
+    assert names == TOPICS and len(gap_rows) == block["rows"]
+    intent = {r["text"]: r["intent"] for r in rows}
+    for r in gap_rows:  # labelled by the audit's judge from the reference texts its prompt quoted
+        assert intent[r["message"].split(" — case ")[0]] == names[r["topic"]]
+        # ... and audited like every row: the writer's derived text is unknown to the judge
+        assert r["label_verified"] is False
+    # One judge, one store: a re-run asks nothing again.
+    server.clear()
+    run(data, out)
+    assert server.count("POST", "/v1/messages") == 0
