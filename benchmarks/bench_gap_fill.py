@@ -94,11 +94,26 @@ def timed_generate(r: Any, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def nearest_similarity(texts: list[str], reference: list[str], embedder: Any) -> tuple[float, list[float]]:
+    """Mean over reference texts of the cosine to their nearest synthetic text, with a 90% bootstrap
+    interval over reference texts (1,000 resamples, seed 0): a graded reach that still moves when the
+    calibrated headline sits at its floor."""
+    ref = np.asarray(embedder.encode(reference), dtype=np.float32)
+    syn = np.asarray(embedder.encode(texts), dtype=np.float32)
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True) + 1e-12
+    syn /= np.linalg.norm(syn, axis=1, keepdims=True) + 1e-12
+    best = (ref @ syn.T).max(axis=1)
+    rng = np.random.default_rng(0)
+    means = best[rng.integers(0, len(best), size=(1000, len(best)))].mean(axis=1)
+    return float(best.mean()), [float(np.quantile(means, 0.05)), float(np.quantile(means, 0.95))]
+
+
 def measure(texts: list[str], reference: list[str], embedder: Any) -> dict[str, Any]:
     from hf_synth.quality.measure import measure_coverage
 
     res = measure_coverage(texts, reference, embedder=embedder, seed=0)
     knn = res.knn or {}
+    reach, reach_interval = nearest_similarity(texts, reference, embedder)
     return {
         "rows": len(texts),
         "coverage": res.coverage,
@@ -106,6 +121,8 @@ def measure(texts: list[str], reference: list[str], embedder: Any) -> dict[str, 
         "knn_precision": knn.get("precision"),
         "knn_recall": knn.get("recall"),
         "knn_coverage": knn.get("coverage"),
+        "reach": reach,
+        "reach_interval": reach_interval,
     }
 
 
@@ -153,6 +170,9 @@ def main() -> int:
     a, b = results["(a) base + gap filling"], results["(b) base + own strata"]
     floors = {
         "gap filling above control (intervals apart)": bool(a["interval"][0] > b["interval"][1]),
+        "gap filling's reach above control's (intervals apart, secondary)": bool(
+            a["reach_interval"][0] > b["reach_interval"][1]
+        ),
         "seeded kNN precision above unseeded": bool(
             results["base (seeded)"]["knn_precision"] > results["unseeded"]["knn_precision"]
         ),
@@ -160,13 +180,18 @@ def main() -> int:
     print(
         f"\n{len(topics)} of {len(intents)} intents, {size} base rows, N = {args.extra}, reference 1,540 rows"
     )
-    print("\n| set | rows | coverage (90% interval) | kNN precision | kNN recall |")
-    print("|---|---:|---|---:|---:|")
+    print(
+        "\n| set | rows | coverage (90% interval) | kNN precision | kNN recall | kNN coverage "
+        "| reach: mean cosine reference → nearest row (90% interval) |"
+    )
+    print("|---|---:|---|---:|---:|---:|---|")
     for name, r in results.items():
         lo, hi = r["interval"]
+        rlo, rhi = r["reach_interval"]
         print(
-            f"| {name} | {r['rows']} | {r['coverage']:.3f} ({lo:.2f}-{hi:.2f}) | "
-            f"{r['knn_precision']:.3f} | {r['knn_recall']:.3f} |"
+            f"| {name} | {r['rows']} | {r['coverage']:.4f} ({lo:.4f}-{hi:.4f}) | "
+            f"{r['knn_precision']:.3f} | {r['knn_recall']:.3f} | {r['knn_coverage']:.3f} | "
+            f"{r['reach']:.3f} ({rlo:.3f}-{rhi:.3f}) |"
         )
     print("\n| step | wall time |")
     print("|---|---:|")

@@ -21,13 +21,20 @@ def _coverage_line(cov: dict[str, Any] | None) -> str:
     return line
 
 
+def _with_interval(measured: dict[str, Any]) -> str:
+    # Three decimals and the interval: a small set's move (0.0007 → 0.0012) must not print as 0.00 → 0.00.
+    interval = measured.get("interval")
+    text = f"{measured['coverage']:.3f}"
+    return text + (f" (90%: {interval[0]:.3f}-{interval[1]:.3f})" if interval else "")
+
+
 def _gap_line(block: dict[str, Any] | None) -> str | None:
     if not block:
         return None
     before, after = block.get("before") or {}, block.get("after") or {}
     moved = ""
     if before.get("coverage") is not None and after.get("coverage") is not None:
-        moved = f", coverage {before['coverage']:.2f} → {after['coverage']:.2f}"
+        moved = f", coverage {_with_interval(before)} → {_with_interval(after)}"
     return (
         f"gap fill    {block.get('rows', 0)} of these rows added in {len(block.get('rounds') or [])} round(s)"
         f"{moved}; stopped: {block.get('stopped') or '-'}"
