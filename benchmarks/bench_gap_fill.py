@@ -59,8 +59,25 @@ def split_reference(folder: Path, seed: int) -> tuple[Path, list[str], list[str]
     return path, [r["text"] for r in keep], intents
 
 
+PROMPT = "Write one short message from a bank customer about: {{ topic | replace('_', ' ') }}."
+#: The examples before the instruction (a small model follows the last thing it reads); without examples it
+#: renders exactly as PROMPT, so unseeded requests keep their keys.
+EXAMPLES_FIRST = (
+    "{% if examples %}Real messages that bank customers wrote to their bank's support chat:\n"
+    "{% for e in examples %}- {{ e }}\n{% endfor %}\nWrite one more message like these (not a copy of one), "
+    "about: {{ topic | replace('_', ' ') }}.{% else %}" + PROMPT + "{% endif %}"
+)
+
+
 def recipe(
-    reference: Path, topics: list[str], size: int, seed: int, *, seeded: bool, fill: int | None = None
+    reference: Path,
+    topics: list[str],
+    size: int,
+    seed: int,
+    *,
+    seeded: bool,
+    fill: int | None = None,
+    examples_first: bool = False,
 ):
     data: dict[str, Any] = {
         "name": "bench-gap-fill",
@@ -70,7 +87,7 @@ def recipe(
         "dimensions": {"topic": topics},
         "size": size,
         "system": "You are a bank customer writing to your bank's support chat. Write only the message.",
-        "prompt": "Write one short message from a bank customer about: {{ topic | replace('_', ' ') }}.",
+        "prompt": EXAMPLES_FIRST if examples_first else PROMPT,
         "backend": {"name": "local", "max_tokens": 48, "temperature": 0.9, "concurrency": 8},
         "reference": {"path": str(reference), "text_column": "text", "labels": {"category": "topic"}},
     }
@@ -134,6 +151,12 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/bench_gap_fill")
     p.add_argument("--json", help="write the figures here too")
+    p.add_argument(
+        "--examples-first",
+        action="store_true",
+        help="prompts place the quoted examples before the instruction (default: the recipe's default "
+        "section after it)",
+    )
     args = p.parse_args()
     from hf_synth.quality.embed.sentence import Embedder
 
@@ -143,20 +166,25 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     topics = sorted(str(x) for x in rng.choice(intents, size=round(args.share * len(intents)), replace=False))
     size = args.per_topic * len(topics)
+    ef = args.examples_first
     seconds: dict[str, float] = {}
     base = out / "base_seeded"
-    seconds["base (seeded)"] = timed_generate(recipe(ref_path, topics, size, args.seed, seeded=True), base)
+    seconds["base (seeded)"] = timed_generate(
+        recipe(ref_path, topics, size, args.seed, seeded=True, examples_first=ef), base
+    )
     gap = out / "a_gap_fill"
     if not gap.exists():
         shutil.copytree(base, gap)
-    filled = recipe(ref_path, topics, size, args.seed, seeded=True, fill=args.extra)
+    filled = recipe(ref_path, topics, size, args.seed, seeded=True, fill=args.extra, examples_first=ef)
     seconds["(a) gap filling"] = timed_generate(filled, gap)
     control = out / "b_control_extra"
     seconds["(b) control"] = timed_generate(
-        recipe(ref_path, topics, args.extra, args.seed + 1, seeded=True), control
+        recipe(ref_path, topics, args.extra, args.seed + 1, seeded=True, examples_first=ef), control
     )
     unseeded = out / "unseeded"
-    seconds["unseeded"] = timed_generate(recipe(ref_path, topics, size, args.seed, seeded=False), unseeded)
+    seconds["unseeded"] = timed_generate(
+        recipe(ref_path, topics, size, args.seed, seeded=False, examples_first=ef), unseeded
+    )
 
     embedder = Embedder()
     base_texts = texts_of(base)
