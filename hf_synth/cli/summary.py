@@ -50,8 +50,13 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
     targets = report.plan["targets"]
     edges = targets.get("edge_cases", {})
     val = report.validation or {}
+    gap_rows = (report.gap_fill or {}).get("rows") or 0
+    # The strata and splits are the plan's; gap rows come on top of them.
+    made = f"{gen['rows']}"
+    if gap_rows:
+        made += f" ({gen['rows'] - gap_rows} planned + {gap_rows} gap rows)"
     lines = [
-        f"rows        {gen['rows']} in {len(targets['strata'])} strata, splits "
+        f"rows        {made} in {len(targets['strata'])} strata, splits "
         + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
         f"edge cases  {sum(edges.values())} (" + ", ".join(f"{k}={v}" for k, v in edges.items()) + ")",
     ]
