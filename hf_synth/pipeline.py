@@ -14,7 +14,7 @@ from typing import Any
 import datasets
 
 from hf_synth.card import render_card
-from hf_synth.dataset.build import build_dataset_dict, write_data_files
+from hf_synth.dataset.build import build_dataset_dict, build_features, write_data_files
 from hf_synth.dataset.folder import STORE_FILE, claim_folder
 from hf_synth.dataset.provenance import RunHistory
 from hf_synth.dataset.report import (
@@ -40,6 +40,7 @@ from hf_synth.generation.engine import Engine, GenerationStats
 from hf_synth.generation.options import RunOptions
 from hf_synth.generation.runstore import RunStore
 from hf_synth.planning.plan import make_plan
+from hf_synth.planning.seeded_run import SeededRun
 from hf_synth.planning.spec import plan_spec
 from hf_synth.recipe import Recipe, load_recipe
 from hf_synth.recipe.dump import recipe_yaml
@@ -57,11 +58,13 @@ def _quality(
     include_edge_cases: bool = False,
     folder: Path | None = None,
     progress: bool = True,
+    measured: tuple[list[str], Any] | None = None,
 ) -> None:
     """Coverage against the recipe's reference set (with its map drawn into `folder`) and label fidelity,
     into the report.
 
-    Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`."""
+    Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`. `measured`
+    (texts, CoverageResult) is a coverage the gap-filling loop already measured: reused for the same texts."""
     from hf_synth.quality.embed.static import describe_embedder
     from hf_synth.quality.fidelity import label_fidelity
 
@@ -73,7 +76,10 @@ def _quality(
         names = dd[next(iter(dd))].features[dim].names
         codes = [c for ds in dd.values() for c in ds[dim]]
         labels[dim] = [names[c] for c, k in zip(codes, keep, strict=True) if k]
-    if recipe.reference is not None:
+    draw_map = folder is not None and recipe.reference is not None and recipe.reference.map
+    if measured is not None and measured[0] == texts and not draw_map:
+        report.coverage = measured[1].to_json()
+    elif recipe.reference is not None:
         from hf_synth.quality.map.from_coverage import folder_map_request
         from hf_synth.quality.measure import measure_coverage
         from hf_synth.recipe import resolve_data_path
@@ -149,12 +155,16 @@ def generate(
             from hf_synth.quality.embed.static import make_embedder
 
             # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
-            embedder = make_embedder(recipe.dedup.embedder or "default", len(plan))
-        with RunStore(folder / STORE_FILE) as store, contextlib.ExitStack() as closing:
+            embedder = options.embedder or make_embedder(recipe.dedup.embedder or "default", len(plan))
+        seeded = SeededRun.open(
+            recipe, plan, folder / STORE_FILE, embedder,
+            budget_usd=options.budget_usd, progress=options.progress,
+        )
+        with RunStore(folder / STORE_FILE) as store, seeded, contextlib.ExitStack() as closing:
             backend = make_backend(recipe, options)
             engine = Engine(
                 recipe,
-                plan.slot_specs(),
+                seeded.slot_specs(plan.slot_specs()),
                 backend,
                 store,
                 progress=options.progress,
@@ -167,20 +177,26 @@ def generate(
             run = history.start()
             stopped: IncompleteRunError | BudgetExceededError | None = None
             try:
-                stats = asyncio.run(_run(engine, backend, audit))
+                stats = asyncio.run(_run(engine, backend, audit, seeded))
             except (IncompleteRunError, BudgetExceededError) as exc:
                 stats, stopped = engine.stats, exc
             rows = store.rows()
             verdicts = audit.verdicts_for(rows) if audit is not None else None
             audited = audit_state(audit) if audit is not None else None
             failed_attempts = sum(len(errs) for errs in store.failures().values())
+            gaps = seeded.gap_slots()
+            seeding, gap_fill = seeded.seeding_block(engine), seeded.gap_block()
         history.finish(run, stats, complete=stopped is None)
-        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None, verdicts=verdicts)
+        dd = build_dataset_dict(
+            recipe, plan, rows, allow_missing=stopped is not None, verdicts=verdicts, gaps=gaps
+        )
         files = write_data_files(dd, folder)
         report = build_report(
             recipe, plan, stats, files, dd, folder,
             limit=options.limit, history=history, failed_attempts=failed_attempts, stopped=stopped,
         )
+        report.features = build_features(recipe, gaps).to_dict()
+        report.seeding, report.gap_fill = seeding, gap_fill
         if audited is not None:
             report.audit = audit_report_block(audited, {s: ds.data for s, ds in dd.items()}, report.features)
         previous = Report.read(folder) if (folder / "report.json").is_file() else None
@@ -194,7 +210,10 @@ def generate(
             report.validation = validation.to_report()
             report.realised = targets_realised(validation)
             if embedder is not None and dd.num_rows and any(dd.num_rows.values()):
-                _quality(recipe, dd, report, embedder, folder=folder, progress=options.progress)
+                _quality(
+                    recipe, dd, report, embedder,
+                    folder=folder, progress=options.progress, measured=seeded.measured(),
+                )
                 # Label fidelity exists only now: its warnings belong to this run's validation.
                 validation.warnings = fidelity_warnings(report.label_fidelity)
                 report.validation = validation.to_report()
@@ -218,9 +237,12 @@ def _disable_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-async def _run(engine: Engine, backend: Backend, audit: LabelAudit | None) -> GenerationStats:
+async def _run(
+    engine: Engine, backend: Backend, audit: LabelAudit | None, seeded: SeededRun
+) -> GenerationStats:
     try:
-        return await run_with_audit(engine, audit)
+        await seeded.run(engine, lambda: run_with_audit(engine, audit), audit.judge if audit else None)
+        return engine.stats
     finally:
         await backend.aclose()
         await close_judge_backend(audit)

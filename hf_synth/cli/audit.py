@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_synth.cli.command import command
+from hf_synth.cli.resume import generation_backend
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +86,6 @@ def audit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return block
 
 
-def _generation_backend(report: dict[str, Any], model: str | None) -> tuple[str, str | None]:
-    """(backend, model) that made the folder's rows, so their request keys match and none is redone."""
-    backend = report.get("generation", {}).get("backend") or report["recipe"]["backend"]["name"]
-    recorded = model or report.get("generation", {}).get("model")
-    if backend == "local" and model is None:
-        from hf_synth.generation.backends.local.model import default_local_model
-
-        if recorded and Path(default_local_model()).name == recorded:
-            recorded = None  # the embedded model, wherever its wheel is installed here
-    return backend, recorded
-
-
 @command
 def run(args: argparse.Namespace) -> int:
     """Audit the folder, then print the summary; exit 1 when validation failed."""
@@ -124,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             "reference %s not found: coverage is not measured (pass the recipe with --recipe)", ref.path
         )
         recipe = recipe.model_copy(update={"reference": None})
-    backend, model = _generation_backend(report, args.model)
+    backend, model = generation_backend(report, args.model)
     result = generate(
         recipe,
         folder,

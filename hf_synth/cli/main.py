@@ -25,6 +25,7 @@ COMMANDS = (
     "audit",
     "validate",
     "coverage",
+    "fill_gaps",
     "card",
     "push",
     "release",

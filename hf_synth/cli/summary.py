@@ -21,6 +21,26 @@ def _coverage_line(cov: dict[str, Any] | None) -> str:
     return line
 
 
+def _with_interval(measured: dict[str, Any]) -> str:
+    # Three decimals and the interval: a small set's move (0.0007 → 0.0012) must not print as 0.00 → 0.00.
+    interval = measured.get("interval")
+    text = f"{measured['coverage']:.3f}"
+    return text + (f" (90%: {interval[0]:.3f}-{interval[1]:.3f})" if interval else "")
+
+
+def _gap_line(block: dict[str, Any] | None) -> str | None:
+    if not block:
+        return None
+    before, after = block.get("before") or {}, block.get("after") or {}
+    moved = ""
+    if before.get("coverage") is not None and after.get("coverage") is not None:
+        moved = f", coverage {_with_interval(before)} → {_with_interval(after)}"
+    return (
+        f"gap fill    {block.get('rows', 0)} of these rows added in {len(block.get('rounds') or [])} round(s)"
+        f"{moved}; stopped: {block.get('stopped') or '-'}"
+    )
+
+
 def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
     """Rows, strata, edge cases, validation, coverage, tokens, cost and where the output went.
 
@@ -30,8 +50,13 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
     targets = report.plan["targets"]
     edges = targets.get("edge_cases", {})
     val = report.validation or {}
+    gap_rows = (report.gap_fill or {}).get("rows") or 0
+    # The strata and splits are the plan's; gap rows come on top of them.
+    made = f"{gen['rows']}"
+    if gap_rows:
+        made += f" ({gen['rows'] - gap_rows} planned + {gap_rows} gap rows)"
     lines = [
-        f"rows        {gen['rows']} in {len(targets['strata'])} strata, splits "
+        f"rows        {made} in {len(targets['strata'])} strata, splits "
         + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
         f"edge cases  {sum(edges.values())} (" + ", ".join(f"{k}={v}" for k, v in edges.items()) + ")",
     ]
@@ -45,6 +70,9 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
     audited = audit_line(report.audit)
     if audited:
         lines.append(audited)
+    gap = _gap_line(report.gap_fill)
+    if gap:
+        lines.append(gap)
     fid = report.label_fidelity
     if fid:
         accs = ", ".join(

@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pyarrow.parquet as pq
 
+from hf_synth.planning.gaps import GapSlot
 from hf_synth.planning.plan import Plan
 from hf_synth.recipe import Recipe
 from hf_synth.recipe.audit import UNCLEAR, VERIFIED_COLUMN, audit_dimensions, judged_column
 from hf_synth.recipe.fields import FieldSpec, value_str
 
-CONFIGS = ("default", "clean", "edge_cases")
+CONFIGS = ("default", "clean", "edge_cases", "gap_fill")
+#: Columns of a dataset with gap filling: the row was added by gap filling / the reference region it fills.
+GAP_FLAG, GAP_REGION = "gap_fill", "gap_region"
 
 
 def field_feature(spec: FieldSpec) -> datasets.Value:
@@ -39,11 +43,17 @@ def to_feature_value(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
-def build_features(recipe: Recipe) -> datasets.Features:
-    """Explicit features: a ClassLabel per dimension, typed fields, edge-case flags, stratum and slot id."""
+def build_features(recipe: Recipe, gaps: Sequence[GapSlot] = ()) -> datasets.Features:
+    """Explicit features: a ClassLabel per dimension, typed fields, edge-case flags, stratum and slot id.
+
+    With gap filling (`recipe.fill` or gap rows), also `gap_fill` and `gap_region`, and each dimension's names
+    gain the labels gap rows brought from the reference (after the recipe's own, in slot-id order, so the
+    codes of earlier names never change).
+    """
     feats: dict[str, Any] = {}
     for name, values in recipe.dimension_values().items():
-        feats[name] = datasets.ClassLabel(names=values)
+        extra = dict.fromkeys(g.values[name] for g in sorted(gaps, key=lambda g: g.slot_id))
+        feats[name] = datasets.ClassLabel(names=[*values, *(v for v in extra if v not in values)])
     for name, spec in recipe.fields.items():
         feats[name] = field_feature(spec)
     feats["edge_case"] = datasets.ClassLabel(names=["none", *recipe.edge_kind_names()])
@@ -57,6 +67,9 @@ def build_features(recipe: Recipe) -> datasets.Features:
         feats[judged_column(dim)] = datasets.ClassLabel(names=[*values[dim], UNCLEAR])
     if recipe.audit is not None:
         feats[VERIFIED_COLUMN] = datasets.Value("bool")
+    if recipe.fill is not None or gaps:
+        feats[GAP_FLAG] = datasets.Value("bool")
+        feats[GAP_REGION] = datasets.Value("int64")
     return datasets.Features(feats)
 
 
@@ -66,6 +79,7 @@ def build_dataset_dict(
     rows: dict[int, dict[str, Any]],
     *,
     allow_missing: bool = False,
+    gaps: Sequence[GapSlot] = (),
     verdicts: dict[int, dict[str, str] | None] | None = None,
 ) -> datasets.DatasetDict:
     """One split per plan split, rows ordered by slot id. `rows` maps slot id → generated fields.
@@ -73,9 +87,12 @@ def build_dataset_dict(
     Raises KeyError naming the first slot without a row, so a dataset is never silently short; with
     `allow_missing` (an incomplete run, marked so in its report) such slots are left out. With a recipe
     `audit`, `verdicts` (slot id → the judge's reading {dimension: value or "unclear"}, None or absent when
-    not judged) fills `judged_<dimension>` and `label_verified` (null for rows not judged).
+    not judged) fills `judged_<dimension>` and `label_verified` (null for rows not judged). Gap rows (`gaps`)
+    follow the plan's rows of their split, by slot id, flagged `gap_fill`; a gap slot without a row is left
+    out (the loop withdraws what it does not make).
     """
-    features = build_features(recipe)
+    features = build_features(recipe, gaps)
+    flagged = GAP_FLAG in features
     audited = audit_dimensions(recipe)
     dims = [d.name for d in plan.spec.dimensions]
     split_names = [name for name, _ in plan.spec.splits]
@@ -100,10 +117,40 @@ def build_dataset_dict(
         cols["stratum"].append(plan.stratum_id(i))
         cols["slot_id"].append(sid)
         if recipe.audit is not None:
-            _add_verdict(cols, features, audited, (verdicts or {}).get(sid), plan, i)
+            planned = {d: _planned(plan, d, i) for d in audited}
+            _add_verdict(cols, features, audited, (verdicts or {}).get(sid), planned)
+        if flagged:
+            cols[GAP_FLAG].append(False)
+            cols[GAP_REGION].append(None)
+    for gap in sorted(gaps, key=lambda g: g.slot_id):
+        if gap.slot_id in rows:
+            cols = columns[gap.split]
+            _add_gap_row(cols, features, recipe, gap, rows[gap.slot_id])
+            if recipe.audit is not None:
+                _add_verdict(cols, features, audited, (verdicts or {}).get(gap.slot_id), gap.values)
     return datasets.DatasetDict(
         {s: datasets.Dataset.from_dict(columns[s], features=features) for s in split_names}
     )
+
+
+def _add_gap_row(
+    cols: dict[str, list[Any]],
+    features: datasets.Features,
+    recipe: Recipe,
+    gap: GapSlot,
+    item: dict[str, Any],
+) -> None:
+    for d, value in gap.values.items():
+        cols[d].append(features[d].str2int(value))
+    for name, spec in recipe.fields.items():
+        cols[name].append(to_feature_value(spec, item.get(name)))
+    cols["edge_case"].append(0)
+    cols["is_edge_case"].append(False)
+    cols["edge_case_of"].append(None)
+    cols["stratum"].append(gap.stratum_id)
+    cols["slot_id"].append(gap.slot_id)
+    cols[GAP_FLAG].append(True)
+    cols[GAP_REGION].append(gap.region)
 
 
 def _add_verdict(
@@ -111,14 +158,13 @@ def _add_verdict(
     features: datasets.Features,
     dims: list[str],
     verdict: dict[str, str] | None,
-    plan: Plan,
-    i: int,
+    planned: dict[str, str],
 ) -> None:
     """Append one row's judged columns and `label_verified` (all audited dimensions read as planned)."""
     for d in dims:
         judged = None if verdict is None else features[judged_column(d)].str2int(verdict[d])
         cols[judged_column(d)].append(judged)
-    ok = None if verdict is None else all(verdict[d] == _planned(plan, d, i) for d in dims)
+    ok = None if verdict is None else all(verdict[d] == planned[d] for d in dims)
     cols[VERIFIED_COLUMN].append(ok)
 
 
@@ -152,11 +198,12 @@ def _umask() -> int:
 
 
 def write_data_files(dd: datasets.DatasetDict, folder: Path) -> dict[str, dict[str, list[str]]]:
-    """Write clean and edge-case rows of each split to separate parquet files under folder/data.
+    """Write clean, edge-case and gap rows of each split to separate parquet files under folder/data.
 
-    Returns {config: {split: [relative paths]}} for the configs `default` (all rows), `clean` and
-    `edge_cases` (absent when there are no edge rows). Data files of earlier runs are removed only after
-    the new ones are in place, so an interrupted write never leaves a folder without data.
+    Returns {config: {split: [relative paths]}} for the configs `default` (all rows), `clean` (the plan's
+    ordinary rows), `edge_cases` and `gap_fill` (each absent when it has no rows). Data files of earlier runs
+    are removed only after the new ones are in place, so an interrupted write never leaves a folder without
+    data.
     """
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -164,8 +211,10 @@ def write_data_files(dd: datasets.DatasetDict, folder: Path) -> dict[str, dict[s
     files: dict[str, dict[str, list[str]]] = {c: {} for c in CONFIGS}
     for split, ds in dd.items():
         flags = ds["is_edge_case"]
-        clean_idx = [i for i, f in enumerate(flags) if not f]
+        gap = ds[GAP_FLAG] if GAP_FLAG in ds.column_names else [False] * len(flags)
+        clean_idx = [i for i, (f, g) in enumerate(zip(flags, gap, strict=True)) if not f and not g]
         edge_idx = [i for i, f in enumerate(flags) if f]
+        gap_idx = [i for i, g in enumerate(gap) if g]
         clean_path = _write_parquet_named_by_content(ds.select(clean_idx), data_dir, f"{split}-clean")
         files["clean"][split] = [clean_path]
         files["default"][split] = [clean_path]
@@ -173,11 +222,16 @@ def write_data_files(dd: datasets.DatasetDict, folder: Path) -> dict[str, dict[s
             edge_path = _write_parquet_named_by_content(ds.select(edge_idx), data_dir, f"{split}-edge")
             files["edge_cases"][split] = [edge_path]
             files["default"][split].append(edge_path)
+        if gap_idx:
+            gap_path = _write_parquet_named_by_content(ds.select(gap_idx), data_dir, f"{split}-gap")
+            files["gap_fill"][split] = [gap_path]
+            files["default"][split].append(gap_path)
     keep = {Path(p).name for split_files in files["default"].values() for p in split_files}
     for name in old - keep:
         (data_dir / name).unlink(missing_ok=True)
-    if not files["edge_cases"]:
-        del files["edge_cases"]
+    for config in ("edge_cases", "gap_fill"):
+        if not files[config]:
+            del files[config]
     return files
 
 

@@ -86,6 +86,8 @@ class Report:
     label_fidelity: dict[str, Any] | None = None
     label_fidelity_embedder: dict[str, Any] | None = None
     audit: dict[str, Any] | None = None  # the blind label audit (`generation.audit.setup.audit_report_block`)
+    seeding: dict[str, Any] | None = None  # reference examples in prompts, near-copies regenerated
+    gap_fill: dict[str, Any] | None = None  # the gap-filling loop: rounds, coverage before/after, rows added
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by newer versions, kept on rewrite
 
     def to_json(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest, chisquare
 
-from hf_synth.dataset.build import read_split_tables
+from hf_synth.dataset.build import GAP_FLAG, read_split_tables
 from hf_synth.dataset.content import check_content
 from hf_synth.generation.audit.stats import check_audit
 
@@ -40,7 +40,10 @@ def _chi2(table: dict[str, dict[str, int]]) -> dict[str, float | None]:
 
 
 def realised_counts(tables: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
-    """Count strata, marginals, splits, edge kinds and stratum×split in the split → Arrow table map."""
+    """Count strata, marginals, splits, edge kinds and stratum×split in the split → Arrow table map.
+
+    Gap rows (`gap_fill` true) are extra rows outside the plan: they are left out of these counts (the plan's
+    quotas hold without them) and only their slot ids are counted, for the duplicate-id check."""
     features = report["features"]
     dims = list(report["recipe"]["dimensions"])
     edge_names = features["edge_case"]["names"]
@@ -51,6 +54,10 @@ def realised_counts(tables: dict[str, Any], report: dict[str, Any]) -> dict[str,
     strata_splits: dict[str, Counter] = {}
     slot_ids: list[int] = []
     for split, table in tables.items():
+        if GAP_FLAG in table.column_names:
+            gap = table.column(GAP_FLAG).to_pylist()
+            slot_ids.extend(sid for sid, g in zip(table.column("slot_id").to_pylist(), gap, strict=True) if g)
+            table = table.filter([not g for g in gap])
         splits[split] += table.num_rows
         stratum = table.column("stratum").to_pylist()
         strata.update(stratum)

@@ -119,6 +119,21 @@ class Engine:
         self._progress = Progress(len(self.slots), 0, enabled=False)
         self._writer = TickWriter(store, on_commit=lambda rows: self._progress.advance(rows))
 
+    def add_slots(self, specs: list[SlotSpec]) -> None:
+        """More slots to fill (a gap-filling round); their ids must be new. The next `run` requests them."""
+        new = self.builder.build_slots(specs)
+        self.slots.update(new)
+        self._dependents += [s for s in new.values() if s.partner >= 0]
+        self._partners |= {s.partner for s in new.values() if s.partner >= 0}
+        self.stats.planned = len(self.slots)
+
+    def remove_slots(self, slot_ids: list[int]) -> None:
+        """Stop filling these slots (a gap round the budget cut short); rows already stored are untouched."""
+        for sid in slot_ids:
+            self.slots.pop(sid, None)
+        self._dependents = [s for s in self._dependents if s.slot_id in self.slots]
+        self.stats.planned = len(self.slots)
+
     # --- the run ----------------------------------------------------------------------------------
 
     def pending(self) -> list[Slot]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -18,3 +19,5 @@ class RunOptions:
     batch: bool | None = None  # Message Batches API (anthropic); None keeps the recipe's setting
     budget_usd: float | None = None  # stop cleanly before spending more than this (US dollars)
     audit: bool = False  # blind label audit with the recipe's `audit` block, or its defaults when it has none
+    # An embedder object (`encode(texts) -> (n, d)`, `model_id`) instead of the recipe's `dedup.embedder`.
+    embedder: Any = None

@@ -1,11 +1,12 @@
 """Slots, their request keys and their requests: what the engine would send for each planned row.
 
-A slot's request key is a hash of everything that decides its answer: the rendered system prompt and prompt,
-the dimension values, model, backend, sampling settings and item schema (its *group*), plus the edge kind
-and its settings for edge rows, plus — for rows that quote or copy a partner (exact_duplicate,
-near_duplicate, contrast_pair) — a hash of the partner's stored row. A row is finished when it is stored
-under its current key, so a changed prompt re-requests exactly the rows it changes, and a partner that is
-regenerated (near-duplicate pass, prompt change, anything) makes its dependents stale and nothing else.
+A slot's request key is a hash of everything that decides its answer: the rendered system prompt and prompt
+(with the reference examples the slot quotes, see `examples_section`), the dimension values, model, backend,
+sampling settings and item schema (its *group*), plus the edge kind and its settings for edge rows, plus —
+for rows that quote or copy a partner (exact_duplicate, near_duplicate, contrast_pair) — a hash of the
+partner's stored row. A row is finished when it is stored under its current key, so a changed prompt
+re-requests exactly the rows it changes, and a partner that is regenerated (near-duplicate pass, prompt
+change, anything) makes its dependents stale and nothing else.
 """
 
 from __future__ import annotations
@@ -19,12 +20,23 @@ from hf_synth.edge_cases import EdgeContext, EdgeKind
 from hf_synth.generation.backends.base import GenerationRequest
 from hf_synth.generation.slots import SlotSpec
 from hf_synth.recipe import Recipe
+from hf_synth.recipe.reference import EXAMPLES_NAME, template_uses_examples
 from hf_synth.recipe.schema import item_json_schema
 from hf_synth.recipe.templates import template_env
 
-__all__ = ["KEY_VERSION", "RequestBuilder", "Slot", "content_hash"]
+__all__ = ["EXAMPLES_HEADING", "KEY_VERSION", "RequestBuilder", "Slot", "content_hash", "examples_section"]
 
 KEY_VERSION = 1
+#: Opens the examples section the default prompt gains when a slot quotes reference texts.
+EXAMPLES_HEADING = "Real examples of such texts, written by people (write like these, not copies of them):"
+
+
+def examples_section(examples: tuple[str, ...] | list[str]) -> str:
+    """The section appended to a prompt whose template does not place `examples` itself: the heading, then
+    each text in an <example> element. It follows the prompt, so the part every request of a stratum shares
+    (system prompt, instructions) comes first and stays one cacheable prefix."""
+    quoted = "\n".join(f"<example>{text}</example>" for text in examples)
+    return f"{EXAMPLES_HEADING}\n{quoted}"
 
 
 @dataclass
@@ -38,6 +50,7 @@ class Slot:
     partner: int  # slot id of the partner row, -1 when none
     group: str  # hash of the rendered request shared by the slots it can be batched with
     key: str = ""  # final request key (partner-dependent slots get it from their partner's stored row)
+    examples: tuple[str, ...] = ()  # reference texts the prompt quotes
 
 
 def content_hash(obj: Any) -> str:
@@ -60,6 +73,19 @@ class RequestBuilder:
         self._schema = item_json_schema(self.fields)
         self._group_prompts: dict[str, tuple[str | None, str]] = {}
         self._string_fields = sum(1 for f in self.fields.values() if f.type == "string")
+        self._places_examples = template_uses_examples(recipe.prompt)
+
+    def render(
+        self, values: dict[str, str], examples: tuple[str, ...], n_items: int
+    ) -> tuple[str | None, str]:
+        """(system prompt, prompt) of one request: the templates rendered with the dimension values, n_items
+        and `examples`; the examples section is appended when the prompt template does not place them."""
+        context = {**values, "n_items": n_items, EXAMPLES_NAME: list(examples)}
+        system = self._system_t.render(**context) if self._system_t else None
+        prompt = self._prompt_t.render(**context)
+        if examples and not self._places_examples:
+            prompt = f"{prompt}\n\n{examples_section(examples)}"
+        return system, prompt
 
     def kind(self, slot: Slot) -> EdgeKind | None:
         """The slot's edge kind, None for an ordinary row."""
@@ -67,15 +93,14 @@ class RequestBuilder:
 
     def build_slots(self, specs: list[SlotSpec]) -> dict[int, Slot]:
         """slot id → `Slot`, with the group of every slot and the key of every slot without a partner."""
-        groups: dict[tuple[str, ...], str] = {}
+        groups: dict[tuple[Any, ...], str] = {}
         slots: dict[int, Slot] = {}
         for spec in specs:
             values = spec.values
-            group_values = tuple(values.values())
+            group_values = (*values.values(), spec.examples)
             group = groups.get(group_values)
             if group is None:
-                system = self._system_t.render(**values, n_items=1) if self._system_t else None
-                prompt = self._prompt_t.render(**values, n_items=1)
+                system, prompt = self.render(values, spec.examples, 1)
                 group = content_hash(
                     {
                         "v": KEY_VERSION,
@@ -91,7 +116,10 @@ class RequestBuilder:
                 )
                 groups[group_values] = group
                 self._group_prompts[group] = (system, prompt)
-            slot = Slot(spec.slot_id, dict(values), spec.stratum_id, spec.edge_index, spec.partner, group)
+            slot = Slot(
+                spec.slot_id, dict(values), spec.stratum_id, spec.edge_index, spec.partner, group,
+                examples=spec.examples,
+            )
             kind = self.kind(slot)
             if kind is None:
                 slot.key = group
@@ -132,7 +160,7 @@ class RequestBuilder:
         first = chunk[0]
         system, prompt = self._group_prompts[first.group]
         if len(chunk) > 1 and "n_items" in self.recipe.prompt:
-            prompt = self._prompt_t.render(**first.values, n_items=len(chunk))
+            _, prompt = self.render(first.values, first.examples, len(chunk))
         max_tokens = self.recipe.backend.max_tokens
         kind = self.kind(first)
         if kind is not None:

@@ -12,7 +12,8 @@ class SlotSpec:
     slot_id: unique, stable across resumes (the run store is keyed by it); values: dimension name → value
     string, in recipe order; stratum_id: the values of the stratum dimensions joined with " | ";
     edge_index: 0 for an ordinary row, k for the recipe's k-th edge kind; partner: the slot id whose row an
-    edge kind quotes or copies, -1 when none.
+    edge kind quotes or copies, -1 when none; examples: real reference texts the slot's prompt quotes (drawn
+    with the seed, so they are the same on every resume), () when none.
     """
 
     slot_id: int
@@ -20,3 +21,4 @@ class SlotSpec:
     stratum_id: str
     edge_index: int = 0
     partner: int = -1
+    examples: tuple[str, ...] = ()

@@ -15,6 +15,13 @@ from hf_synth.edge_cases import EdgeKind, build_kinds
 from hf_synth.errors import EdgeCaseConfigError, RecipeError
 from hf_synth.recipe.audit import AuditField
 from hf_synth.recipe.fields import FieldSpec, Scalar, StrictModel, value_str
+from hf_synth.recipe.reference import (
+    EXAMPLES_NAME,
+    ExamplesConfig,
+    FillConfig,
+    ReferenceConfig,
+    reference_problems,
+)
 from hf_synth.recipe.templates import template_env
 
 DEFAULT_EDGE_SHARE = 0.07
@@ -59,14 +66,6 @@ class EdgeCasesConfig(StrictModel):
         return value
 
 
-class ReferenceConfig(StrictModel):
-    path: str
-    text_column: str = "text"
-    max_rows: int | None = Field(None, gt=0)
-    # Draw the coverage map (images/coverage_map.png in the card, images/coverage_map.html) when quality runs.
-    map: bool = True
-
-
 class DedupConfig(StrictModel):
     exact: bool = True
     near_threshold: float | None = Field(0.95, gt=0.0, le=1.0)
@@ -96,6 +95,8 @@ class Recipe(StrictModel):
     backend: BackendConfig = Field(default_factory=BackendConfig)
     edge_cases: EdgeCasesConfig | None = None
     reference: ReferenceConfig | None = None
+    examples: ExamplesConfig | None = None
+    fill: FillConfig | None = None
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     max_rounds: int = Field(6, gt=0)
     audit: AuditField = None
@@ -216,6 +217,7 @@ def _check_semantics(recipe: Recipe) -> list[str]:
         if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
             problems.append(f"splits: shares sum to {total:.10g}, expected 1")
     problems += _check_strata(recipe, values)
+    problems += reference_problems(recipe.reference, recipe.examples, recipe.fill, values, recipe.system)
     problems += _check_prompt(recipe, values)
     if recipe.edge_cases:
         problems += _check_edge_cases(recipe, values)
@@ -305,11 +307,11 @@ def _check_prompt(recipe: Recipe, values: dict[str, list[str]]) -> list[str]:
         if text is None:
             continue
         try:
-            env.from_string(text).render(**sample, n_items=1)
+            env.from_string(text).render(**{**sample, "n_items": 1, EXAMPLES_NAME: ["an example"]})
         except TemplateError as exc:
             problems.append(
                 f"{key}: template error: {exc}; the template sees the dimensions "
-                f"({', '.join(values)}) and n_items"
+                f"({', '.join(values)}), n_items and {EXAMPLES_NAME}"
             )
     return problems
 

@@ -15,6 +15,7 @@ from hf_synth.card.context.edges import edge_cases
 from hf_synth.card.context.facts import CardFacts
 from hf_synth.card.context.fidelity import fidelity
 from hf_synth.card.context.fields import fields
+from hf_synth.card.context.gaps import gap_fill
 from hf_synth.card.context.overview import overview
 from hf_synth.card.context.provenance import provenance
 from hf_synth.card.context.status import status
@@ -30,6 +31,7 @@ SECTIONS: tuple[Callable[[CardFacts], dict[str, Any]], ...] = (
     splits,
     edge_cases,
     coverage,
+    gap_fill,
     fidelity,
     audit,
     validation,

@@ -110,6 +110,8 @@ class LabelAudit:
             kind = self.engine.builder.kind(slot)
             if kind is not None and not kind.auditable:
                 continue
+            if any(slot.values[d] not in self.judge.dimensions[d] for d in self.dimensions):
+                continue  # a gap row labelled with a reference value the recipe lacks: no answer names it
             out[sid] = {f: row[f] if isinstance(row.get(f), str) else "" for f in self.text_fields}
         return out
 

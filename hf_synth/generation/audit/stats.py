@@ -75,6 +75,10 @@ def dimension_summary(
     }
 
 
+#: How `rows.skipped` names gap rows the judge cannot read (their label is not a value of the recipe).
+GAP_LABEL_SKIP = "gap rows with a label the recipe lacks"
+
+
 def _names(features: Mapping[str, Any], column: str) -> list[str]:
     return list(features[column]["names"])
 
@@ -98,9 +102,17 @@ def summarise_tables(
     edge_names = _names(features, "edge_case")
     skipped: Counter = Counter()
     total = 0
+    unnamed = 0  # gap rows whose label is a reference value the recipe lacks: the judge cannot answer it
     for table in tables.values():
         kinds = [edge_names[c] for c in table.column("edge_case").to_pylist()]
         keep = [k not in skipped_kinds for k in kinds]
+        named = [True] * len(kinds)
+        for d in dimensions:
+            names, answers = _names(features, d), set(_names(features, judged_column(d)))
+            codes = table.column(d).to_pylist()
+            named = [n and names[c] in answers for n, c in zip(named, codes, strict=True)]
+        unnamed += sum(1 for k, n in zip(keep, named, strict=True) if k and not n)
+        keep = [k and n for k, n in zip(keep, named, strict=True)]
         skipped.update(k for k in kinds if k in skipped_kinds)
         total += len(kinds)
         for d in dimensions:
@@ -124,7 +136,10 @@ def summarise_tables(
             "verified": sum(1 for v in verified if v is True),
             "disagreeing": sum(1 for v in verified if v is False),
             "not_judged": sum(1 for v in verified if v is None),
-            "skipped": {k: skipped.get(k, 0) for k in skipped_kinds},
+            "skipped": {
+                **{k: skipped.get(k, 0) for k in skipped_kinds},
+                **({GAP_LABEL_SKIP: unnamed} if unnamed else {}),
+            },
         },
         "_columns": {"planned": planned, "judged": judged, "verified": verified},
     }
