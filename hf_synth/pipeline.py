@@ -6,6 +6,7 @@ The orchestrator: it sits above every stage and is the only module that calls th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ from hf_synth.dataset.report import (
 )
 from hf_synth.dataset.validate import ValidationResult, fidelity_warnings, validate_folder
 from hf_synth.errors import EXIT_OK, EXIT_VALIDATION, BudgetExceededError, IncompleteRunError
+from hf_synth.generation.audit.loop import LabelAudit, run_with_audit
+from hf_synth.generation.audit.setup import (
+    audit_report_block,
+    audit_state,
+    close_judge_backend,
+    make_label_audit,
+    with_audit,
+)
 from hf_synth.generation.backends.base import Backend
 from hf_synth.generation.backends.factory import make_backend
 from hf_synth.generation.engine import Engine, GenerationStats
@@ -114,6 +123,8 @@ def generate(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     options = options or RunOptions()
+    if options.audit and recipe.audit is None:
+        recipe = with_audit(recipe)
     if not options.progress:
         _disable_library_progress_bars()
     folder = Path(out)
@@ -128,7 +139,7 @@ def generate(
 
             # `dedup.embedder`: default (MiniLM), static (model2vec distilled from it), auto, or a model path.
             embedder = make_embedder(recipe.dedup.embedder or "default", len(plan))
-        with RunStore(folder / STORE_FILE) as store:
+        with RunStore(folder / STORE_FILE) as store, contextlib.ExitStack() as closing:
             backend = make_backend(recipe, options)
             engine = Engine(
                 recipe,
@@ -139,21 +150,28 @@ def generate(
                 embed=embedder.encode if embedder is not None and recipe.dedup.near_threshold else None,
                 budget_usd=options.budget_usd,
             )
+            audit = make_label_audit(recipe, engine, folder / STORE_FILE, progress=options.progress)
+            if audit is not None:
+                closing.callback(audit.judge.store.close)
             run = history.start()
             stopped: IncompleteRunError | BudgetExceededError | None = None
             try:
-                stats = asyncio.run(_run(engine, backend))
+                stats = asyncio.run(_run(engine, backend, audit))
             except (IncompleteRunError, BudgetExceededError) as exc:
                 stats, stopped = engine.stats, exc
             rows = store.rows()
+            verdicts = audit.verdicts_for(rows) if audit is not None else None
+            audited = audit_state(audit) if audit is not None else None
             failed_attempts = sum(len(errs) for errs in store.failures().values())
         history.finish(run, stats, complete=stopped is None)
-        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None)
+        dd = build_dataset_dict(recipe, plan, rows, allow_missing=stopped is not None, verdicts=verdicts)
         files = write_data_files(dd, folder)
         report = build_report(
             recipe, plan, stats, files, dd, folder,
             limit=options.limit, history=history, failed_attempts=failed_attempts, stopped=stopped,
         )
+        if audited is not None:
+            report.audit = audit_report_block(audited, {s: ds.data for s, ds in dd.items()}, report.features)
         previous = Report.read(folder) if (folder / "report.json").is_file() else None
         if previous is not None and stopped is None and same_content(previous, report):
             report = previous  # nothing changed since the last run: no file is rewritten
@@ -189,8 +207,9 @@ def _disable_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-async def _run(engine: Engine, backend: Backend) -> GenerationStats:
+async def _run(engine: Engine, backend: Backend, audit: LabelAudit | None) -> GenerationStats:
     try:
-        return await engine.run()
+        return await run_with_audit(engine, audit)
     finally:
         await backend.aclose()
+        await close_judge_backend(audit)

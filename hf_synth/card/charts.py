@@ -52,8 +52,11 @@ def bar_chart(
     labels: list[str],
     target: list[float],
     realised: list[float],
+    judged: list[float] | None = None,
 ) -> Path:
     """Draw a grouped bar chart of ``target`` vs ``realised`` counts per label and save it as PNG at ``path``.
+
+    ``judged`` (optional) adds a third bar per label: the rows a blind judge read as that label.
 
     The PNG is byte-for-byte reproducible for the same input (no timestamp or version metadata), so
     re-rendering a card does not create spurious diffs in the published repository.
@@ -63,22 +66,33 @@ def bar_chart(
         matplotlib.rc_context({"font.family": list(chart_families())}),
     ):
         warnings.simplefilter("always")
-        _draw(path, title, labels, target, realised)
+        _draw(path, title, labels, target, realised, judged)
     for w in caught:
         # A glyph no chart font has is drawn as a box; the card names such characters below the chart.
         log.debug("chart %s: %s", path.name, w.message)
     return path
 
 
-def _draw(path: Path, title: str, labels: list[str], target: list[float], realised: list[float]) -> None:
+def _draw(
+    path: Path,
+    title: str,
+    labels: list[str],
+    target: list[float],
+    realised: list[float],
+    judged: list[float] | None,
+) -> None:
     width_in = min(14.0, max(5.0, 0.6 * len(labels) + 2.0))
     fig = Figure(figsize=(width_in, 3.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     xs = list(range(len(labels)))
-    w = 0.4
-    ax.bar([x - w / 2 for x in xs], target, width=w, label="target", color="#9ca3af")
-    ax.bar([x + w / 2 for x in xs], realised, width=w, label="realised", color="#2563eb")
+    series = [("target", target, "#9ca3af"), ("realised", realised, "#2563eb")]
+    if judged is not None:
+        series.append(("read so by the judge", judged, "#f59e0b"))
+    w = 0.8 / len(series)
+    for k, (name, values, color) in enumerate(series):
+        offset = (k - (len(series) - 1) / 2) * w
+        ax.bar([x + offset for x in xs], values, width=w, label=name, color=color)
     ax.set_xticks(xs)
     rotate = len(labels) > 6 or any(len(label) > 10 for label in labels)
     ax.set_xticklabels(
@@ -90,9 +104,9 @@ def _draw(path: Path, title: str, labels: list[str], target: list[float], realis
     ax.set_ylabel("rows")
     ax.set_title(_short(title) if len(title) > 60 else title, parse_math=False)
     # Headroom above the tallest bar so the legend never covers a bar.
-    top = max([*target, *realised, 1.0])
+    top = max([*target, *realised, *(judged or []), 1.0])
     ax.set_ylim(0, top * 1.25)
-    ax.legend(frameon=False, loc="upper center", ncol=2)
+    ax.legend(frameon=False, loc="upper center", ncol=len(series))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,28 +118,33 @@ def dimension_charts(
     targets: Mapping[str, Mapping[str, float]],
     realised: Mapping[str, Mapping[str, float]],
     order: Mapping[str, list[str]] | None = None,
+    judged: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, str]:
     """Write ``folder/images/<dimension>.png`` for every dimension in ``targets``.
 
     ``targets``/``realised`` are the report's ``marginals`` ({dimension: {value: count}}); ``order`` gives the
-    recipe order of each dimension's values (default: target order, then any extra realised values).
-    Returns {dimension: path relative to ``folder`` with forward slashes}.
+    recipe order of each dimension's values (default: target order, then any extra realised values);
+    ``judged`` ({dimension: {value: count}}, "unclear" included) adds a third series for the dimensions a
+    blind judge read. Returns {dimension: path relative to ``folder`` with forward slashes}.
     """
     out: dict[str, str] = {}
     taken: list[str] = []
     for dim, tvals in targets.items():
         rvals = realised.get(dim, {})
+        jvals = (judged or {}).get(dim)
         labels = list((order or {}).get(dim) or tvals.keys())
         labels += [v for v in rvals if v not in labels]
+        labels += [v for v, n in (jvals or {}).items() if v not in labels and n]
         stem = safe_filename(dim, taken)
         taken.append(stem)
         rel = f"images/{stem}.png"
         bar_chart(
             folder / rel,
-            f"{dim}: target vs realised",
+            f"{dim}: target vs realised" + (" vs judged" if jvals is not None else ""),
             labels,
             [float(tvals.get(v, 0)) for v in labels],
             [float(rvals.get(v, 0)) for v in labels],
+            None if jvals is None else [float(jvals.get(v, 0)) for v in labels],
         )
         out[dim] = rel
     return out

@@ -108,7 +108,9 @@ def compose_card(
 
     targets = ((report.get("plan") or {}).get("targets") or {}).get("marginals") or {}
     realised = (report.get("realised") or {}).get("marginals") or {}
-    charts = dimension_charts(image_root or folder, targets, realised, dimension_order(recipe))
+    audited = (report.get("audit") or {}).get("per_dimension") or {}
+    judged = {d: s.get("judged") or {} for d, s in audited.items()}
+    charts = dimension_charts(image_root or folder, targets, realised, dimension_order(recipe), judged)
 
     metadata = build_metadata(report, folder)
     block = render_body(build_context(report, folder, repo_id, charts), template_dir)

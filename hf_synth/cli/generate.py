@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--budget", type=float, metavar="USD", help="stop cleanly before spending more than USD")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     g.add_argument(
+        "--audit",
+        action="store_true",
+        help="blind label audit: a judge re-labels every row from its text and disagreeing rows are "
+        "regenerated (the recipe's `audit` block, or its defaults when the recipe has none)",
+    )
+    g.add_argument(
         "--overwrite",
         action="store_true",
         help="delete the contents of --out first when it holds another recipe's dataset or files hf-synth "
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             quality=not args.no_quality,
             batch=True if args.batch else None,
             budget_usd=args.budget,
+            audit=args.audit,
         ),
         overwrite=args.overwrite,
     )

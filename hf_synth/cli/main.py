@@ -19,7 +19,18 @@ from hf_synth import __version__
 from hf_synth.errors import EXIT_INTERRUPTED
 
 # Command modules in the order `--help` lists them; each has `register(subparsers)` and `run(args)`.
-COMMANDS = ("plan", "generate", "validate", "coverage", "card", "push", "release", "hub_serve", "demo")
+COMMANDS = (
+    "plan",
+    "generate",
+    "audit",
+    "validate",
+    "coverage",
+    "card",
+    "push",
+    "release",
+    "hub_serve",
+    "demo",
+)
 
 EXIT_INTERNAL = 70  # an unexpected exception: a bug (BSD sysexits' EX_SOFTWARE); the traceback is printed
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)

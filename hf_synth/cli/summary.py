@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hf_synth.cli.audit_line import audit_line
 from hf_synth.dataset.report import Report
 
 
@@ -41,6 +42,9 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
         lines.append(f"INCOMPLETE  {missing} rows missing: re-run the same command to resume")
     lines.append(f"validation  {'OK: every quota exact' if val.get('ok') else 'FAILED'}")
     lines.append(_coverage_line(report.coverage))
+    audited = audit_line(report.audit)
+    if audited:
+        lines.append(audited)
     fid = report.label_fidelity
     if fid:
         accs = ", ".join(

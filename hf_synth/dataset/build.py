@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from hf_synth.planning.plan import Plan
 from hf_synth.recipe import Recipe
+from hf_synth.recipe.audit import UNCLEAR, VERIFIED_COLUMN, audit_dimensions, judged_column
 from hf_synth.recipe.fields import FieldSpec, value_str
 
 CONFIGS = ("default", "clean", "edge_cases")
@@ -50,18 +51,32 @@ def build_features(recipe: Recipe) -> datasets.Features:
     feats["edge_case_of"] = datasets.Value("int64")
     feats["stratum"] = datasets.Value("string")
     feats["slot_id"] = datasets.Value("int64")
+    values = recipe.dimension_values()
+    for dim in audit_dimensions(recipe):
+        # The judge's reading: the dimension's names plus "unclear"; null where the row was not judged.
+        feats[judged_column(dim)] = datasets.ClassLabel(names=[*values[dim], UNCLEAR])
+    if recipe.audit is not None:
+        feats[VERIFIED_COLUMN] = datasets.Value("bool")
     return datasets.Features(feats)
 
 
 def build_dataset_dict(
-    recipe: Recipe, plan: Plan, rows: dict[int, dict[str, Any]], *, allow_missing: bool = False
+    recipe: Recipe,
+    plan: Plan,
+    rows: dict[int, dict[str, Any]],
+    *,
+    allow_missing: bool = False,
+    verdicts: dict[int, dict[str, str] | None] | None = None,
 ) -> datasets.DatasetDict:
     """One split per plan split, rows ordered by slot id. `rows` maps slot id → generated fields.
 
     Raises KeyError naming the first slot without a row, so a dataset is never silently short; with
-    `allow_missing` (an incomplete run, marked so in its report) such slots are left out.
+    `allow_missing` (an incomplete run, marked so in its report) such slots are left out. With a recipe
+    `audit`, `verdicts` (slot id → the judge's reading {dimension: value or "unclear"}, None or absent when
+    not judged) fills `judged_<dimension>` and `label_verified` (null for rows not judged).
     """
     features = build_features(recipe)
+    audited = audit_dimensions(recipe)
     dims = [d.name for d in plan.spec.dimensions]
     split_names = [name for name, _ in plan.spec.splits]
     columns: dict[str, dict[str, list[Any]]] = {s: {c: [] for c in features} for s in split_names}
@@ -84,9 +99,32 @@ def build_dataset_dict(
         cols["edge_case_of"].append(partner if partner >= 0 else None)
         cols["stratum"].append(plan.stratum_id(i))
         cols["slot_id"].append(sid)
+        if recipe.audit is not None:
+            _add_verdict(cols, features, audited, (verdicts or {}).get(sid), plan, i)
     return datasets.DatasetDict(
         {s: datasets.Dataset.from_dict(columns[s], features=features) for s in split_names}
     )
+
+
+def _add_verdict(
+    cols: dict[str, list[Any]],
+    features: datasets.Features,
+    dims: list[str],
+    verdict: dict[str, str] | None,
+    plan: Plan,
+    i: int,
+) -> None:
+    """Append one row's judged columns and `label_verified` (all audited dimensions read as planned)."""
+    for d in dims:
+        judged = None if verdict is None else features[judged_column(d)].str2int(verdict[d])
+        cols[judged_column(d)].append(judged)
+    ok = None if verdict is None else all(verdict[d] == _planned(plan, d, i) for d in dims)
+    cols[VERIFIED_COLUMN].append(ok)
+
+
+def _planned(plan: Plan, dim: str, i: int) -> str:
+    spec = next(d for d in plan.spec.dimensions if d.name == dim)
+    return spec.values[int(plan.codes[dim][i])]
 
 
 def _write_parquet_named_by_content(ds: datasets.Dataset, data_dir: Path, stem: str) -> str:

@@ -85,6 +85,7 @@ class Report:
     coverage: dict[str, Any] | None = None
     label_fidelity: dict[str, Any] | None = None
     label_fidelity_embedder: dict[str, Any] | None = None
+    audit: dict[str, Any] | None = None  # the blind label audit (`generation.audit.setup.audit_report_block`)
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by newer versions, kept on rewrite
 
     def to_json(self) -> dict[str, Any]:

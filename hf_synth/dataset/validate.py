@@ -16,6 +16,7 @@ from scipy.stats import binomtest, chisquare
 
 from hf_synth.dataset.build import read_split_tables
 from hf_synth.dataset.content import check_content
+from hf_synth.generation.audit.stats import check_audit
 
 
 def _counts_table(targets: dict[str, int], realised: Counter) -> tuple[dict[str, dict[str, int]], list[dict]]:
@@ -105,6 +106,7 @@ class ValidationResult:
     complete: bool = True  # False: the run stopped short; rows are missing by design until it resumes
     content: dict[str, Any] = field(default_factory=dict)  # `check_content` summary of the written rows
     warnings: list[str] = field(default_factory=list)  # not failures: e.g. labels not above chance
+    audit: dict[str, Any] = field(default_factory=dict)  # `check_audit`: the judge's readings of the rows
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-able form (`hf-synth validate --json`)."""
@@ -148,6 +150,8 @@ def validate_folder(folder: str | Path) -> ValidationResult:
         failures.append({"level": "slot_id", "cell": "duplicate slot ids", "slots": sorted(dup_ids)[:50]})
     content, content_failures = check_content(tables_by_split, report)
     failures += content_failures
+    audit, audit_failures = check_audit(tables_by_split, report)
+    failures += audit_failures
     complete = report.get("complete", True) is not False
     if not complete:
         missing = (report.get("incomplete") or {}).get("missing_rows", "?")
@@ -160,6 +164,7 @@ def validate_folder(folder: str | Path) -> ValidationResult:
         complete=complete,
         content=content,
         warnings=fidelity_warnings(report.get("label_fidelity")),
+        audit=audit,
     )
 
 
@@ -190,6 +195,18 @@ def format_validation(result: ValidationResult) -> str:
         lines.append(
             f"  duplicates  {content.get('duplicates', 0)} ordinary rows repeat another of their stratum"
         )
+    if result.audit:
+        lines.append("label audit (a blind judge's reading of the written rows)")
+        for dim, st in result.audit["per_dimension"].items():
+            agree = st["agreement"]
+            if agree["rate"] is None:
+                lines.append(f"  {dim:<11} no row judged")
+                continue
+            lo, hi = agree["interval"]
+            lines.append(
+                f"  {dim:<11} {agree['agree']}/{agree['rows']} rows read as planned: {agree['rate']:.1%} "
+                f"(90% interval {lo:.1%}-{hi:.1%}; min_agreement {st['min_agreement']:.0%})"
+            )
     for warning in result.warnings:
         lines.append(f"warning: {warning}")
     if not result.complete:

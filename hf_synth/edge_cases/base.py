@@ -76,6 +76,9 @@ class EdgeKind:
     allowed: ClassVar[tuple[str, ...]] = ()
     #: One line for the dataset card (user kinds show their instruction instead).
     description: ClassVar[str] = ""
+    #: False when the kind's point is a text no reader can label (empty, blank, garbled): the blind label
+    #: audit skips such rows and counts them as skipped.
+    auditable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         """Hook for subclasses that derive state from ``settings`` (dataclass calls it from __init__)."""

@@ -43,8 +43,20 @@ class Budget:
     """Reservations against a dollar limit; `spent_before` is what earlier runs of the folder spent."""
 
     def __init__(self, limit_usd: float | None, backend: Any, spent_before: float) -> None:
+        self.limit = limit_usd
+        self.admit(backend)
+        self.backend = backend
+        self.spent_before = spent_before
+        self.spent_now = 0.0  # this run, every billed attempt
+        self.reserved = 0.0
+        self.hit = False
+        self._changed = asyncio.Condition() if limit_usd is not None else None
+
+    def admit(self, backend: Any) -> None:
+        """Check that `backend`'s spending can be bounded (a priced model, or a free backend); raises
+        `UsageError` otherwise. Called for every backend that reserves against this budget."""
         if (
-            limit_usd is not None
+            self.limit is not None
             and backend.name not in FREE_BACKENDS
             and model_prices(backend.model) is None
         ):
@@ -53,13 +65,6 @@ class Budget:
                 "bounded. Add the model to hf_synth/data/prices.json, choose a priced model, or run "
                 "without --budget."
             )
-        self.limit = limit_usd
-        self.backend = backend
-        self.spent_before = spent_before
-        self.spent_now = 0.0  # this run, every billed attempt
-        self.reserved = 0.0
-        self.hit = False
-        self._changed = asyncio.Condition() if limit_usd is not None else None
 
     @property
     def spent(self) -> float:
@@ -71,15 +76,16 @@ class Budget:
         self.spent_now += usage.cost_usd
 
     async def reserve(
-        self, request: GenerationRequest, batch: bool = False, wait: bool = True
+        self, request: GenerationRequest, batch: bool = False, wait: bool = True, backend: Any = None
     ) -> float | None:
         """Reserve the worst case of `request`; the amount (release it later), or None at the budget.
 
         With `wait`, a reservation that does not fit waits while other reservations are outstanding.
+        `backend` prices a request sent to another backend than the run's (the label audit's judge).
         """
         if self.limit is None or self._changed is None:
             return 0.0
-        cost = worst_case_usd(self.backend, request, batch)
+        cost = worst_case_usd(backend or self.backend, request, batch)
         async with self._changed:
             while not self.hit and self.spent + self.reserved + cost > self.limit:
                 if not wait or self.reserved <= 0:

@@ -112,6 +112,7 @@ class Engine:
         self._partners = {s.partner for s in self._dependents}
         self.stats = GenerationStats(backend=backend.name, model=backend.model, planned=len(self.slots))
         self._feedback: dict[str, str] = {}
+        self._slot_feedback: dict[int, str] = {}  # per slot, e.g. a label judge's reading of its last row
         self._last_error: dict[int, str] = {}
         self.budget = Budget(budget_usd, backend, store.usage().cost_usd)
         self._use_batch = bool(getattr(backend, "batch", False)) and hasattr(backend, "generate_batch")
@@ -183,12 +184,21 @@ class Engine:
             return
         self.stats.cache_requested, self.stats.cache_skipped, self.stats.cache_note = summary()
 
-    @staticmethod
-    def _chunks(slots: list[Slot], k: int) -> list[list[Slot]]:
+    def set_slot_feedback(self, feedback: dict[int, str]) -> None:
+        """Feedback for the next request of particular slots (slot id → text), kept until the slot has a
+        row again; a slot with feedback of its own is requested alone, so the text fits its one item."""
+        self._slot_feedback.update(feedback)
+
+    def _feedback_for(self, chunk: list[Slot]) -> str | None:
+        parts = [self._feedback.get(chunk[0].key), *(self._slot_feedback.get(s.slot_id) for s in chunk)]
+        return "\n".join(p for p in parts if p) or None
+
+    def _chunks(self, slots: list[Slot], k: int) -> list[list[Slot]]:
         """Requests of up to k slots sharing one key and one partner (a request quotes one partner)."""
-        groups: dict[tuple[str, int], list[Slot]] = defaultdict(list)
+        groups: dict[tuple[str, int, int], list[Slot]] = defaultdict(list)
         for slot in slots:
-            groups[(slot.key, slot.partner)].append(slot)
+            alone = slot.slot_id if slot.slot_id in self._slot_feedback else -1
+            groups[(slot.key, slot.partner, alone)].append(slot)
         return [group[i : i + k] for group in groups.values() for i in range(0, len(group), k)]
 
     async def _round(self, ready: list[Slot]) -> None:
@@ -233,7 +243,7 @@ class Engine:
         seen: dict[str, int] | None,
     ) -> None:
         """Request one chunk and take its answer (or record its failure and billed usage)."""
-        request = self.builder.request(chunk, self.slots, rows, self._feedback.get(chunk[0].key))
+        request = self.builder.request(chunk, self.slots, rows, self._feedback_for(chunk))
         budgeted = self.budget.limit is not None
         reserved = await self.budget.reserve(request) if budgeted else 0.0
         if reserved is None:
@@ -268,7 +278,7 @@ class Engine:
         fresh = [s for s in ready if covered.get(s.slot_id) != s.key]
         requests, reserved = [], 0.0
         for chunk in self._chunks(fresh, k):
-            request = self.builder.request(chunk, self.slots, rows, self._feedback.get(chunk[0].key))
+            request = self.builder.request(chunk, self.slots, rows, self._feedback_for(chunk))
             amount = await self.budget.reserve(request, batch=True, wait=False)
             if amount is None:
                 break
@@ -401,6 +411,7 @@ class Engine:
                         continue
                     seen[norm] = slot.slot_id
                 finished.append((slot.slot_id, slot.key, item, attempt))
+                self._slot_feedback.pop(slot.slot_id, None)
                 error = None
                 break
             if error is not None:

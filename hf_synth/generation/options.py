@@ -17,3 +17,4 @@ class RunOptions:
     quality: bool = True  # coverage, label fidelity and near-duplicate control (loads the embedder)
     batch: bool | None = None  # Message Batches API (anthropic); None keeps the recipe's setting
     budget_usd: float | None = None  # stop cleanly before spending more than this (US dollars)
+    audit: bool = False  # blind label audit with the recipe's `audit` block, or its defaults when it has none

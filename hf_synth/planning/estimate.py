@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hf_synth.generation.audit.estimate import estimate_audit
 from hf_synth.generation.backends.anthropic import DEFAULT_MODEL
 from hf_synth.generation.backends.base import Usage
 from hf_synth.generation.pricing import cost_usd, estimate_tokens
@@ -137,4 +138,12 @@ def estimate_run(recipe: Recipe, plan: Plan) -> dict[str, Any]:
         "cost_usd_max": upper,
         "cost_usd_batch_expected": batch,
         "method": method,
+        # The label audit's judge requests, priced on their own (the recipe's `audit` block; else None).
+        "audit": estimate_audit(
+            recipe,
+            plan.edge,
+            expected_out / max(1, sum(groups.values())),
+            TOOL_OVERHEAD_TOKENS,
+            DEFAULT_MODEL,
+        ),
     }

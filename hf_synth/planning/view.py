@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hf_synth.generation.audit.estimate import format_audit_estimate
+
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     widths = [
@@ -64,4 +66,6 @@ def format_plan(table: dict[str, Any], max_cells: int = 60) -> str:
             f"{est['input_tokens']:,} input tokens, ~{est['output_tokens_expected']:,} output tokens "
             f"(≤ {est['output_tokens_max']:,}); {cost_s}"
         )
+        if est.get("audit"):
+            parts.append(format_audit_estimate(est["audit"]))
     return "\n\n".join(parts)

@@ -14,6 +14,10 @@ def recipe_yaml(recipe: Recipe) -> str:
     """The recipe as YAML: no absolute local path (a reference file is named by its file name) and no
     environment secret."""
     data = recipe.model_dump(mode="json", exclude_none=True)
+    if recipe.dedup.near_threshold is None:
+        # null means "no near-duplicate pass" and the default is 0.95: dropping it would turn the pass on
+        # when the folder's recipe is run again (`hf-synth audit DIR`).
+        data["dedup"]["near_threshold"] = None
     ref = data.get("reference")
     if ref and "://" not in ref["path"] and Path(ref["path"]).is_absolute():
         # The folder is published: a path on the author's machine means nothing there and leaks its layout.

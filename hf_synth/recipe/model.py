@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from hf_synth.edge_cases import EdgeKind, build_kinds
 from hf_synth.errors import EdgeCaseConfigError, RecipeError
+from hf_synth.recipe.audit import AuditField
 from hf_synth.recipe.fields import FieldSpec, Scalar, StrictModel, value_str
 from hf_synth.recipe.templates import template_env
 
@@ -95,6 +96,7 @@ class Recipe(StrictModel):
     reference: ReferenceConfig | None = None
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     max_rounds: int = Field(6, gt=0)
+    audit: AuditField = None
 
     # --- derived views -------------------------------------------------------------------------
 

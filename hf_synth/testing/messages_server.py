@@ -11,7 +11,8 @@ Endpoints: `POST /v1/messages`, `POST /v1/messages/count_tokens`, `POST /v1/mess
 Behaviour that tests can steer (attributes of `MessagesServer`, safe to change while it runs):
 
 * `responder(request_json) -> dict`: the `input` of the `tool_use` block (default: `default_responder`,
-  which fills the forced tool's `input_schema` deterministically).
+  which fills the forced tool's `input_schema` deterministically; `hf_synth.testing.judge.LabelWorld` writes
+  rows that state their labels, a chosen share wrong, and judges label-audit requests by those statements).
 * `latency` (s) added to every Messages call, plus `latency_per_output_token` (s) per output token (a
   model writes at a finite speed); `fault_rates` {fault: probability}; `script_faults([...])`
   (consumed one per Messages call before the rates apply; `"ok"` = no fault); `fail_for(fault, seconds)`.
@@ -521,6 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests-per-minute", type=float, default=50_000)
     p.add_argument("--retry-after", type=float, default=1.0)
     p.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
+    p.add_argument(
+        "--label-world",
+        metavar="JSON",
+        help="answer as hf_synth.testing.judge.LabelWorld over these dimensions ({name: [values]})",
+    )
+    p.add_argument("--wrong-share", type=float, default=0.0, help="with --label-world: share written wrong")
     args = p.parse_args(argv)
     rates = {}
     for spec in args.fault:
@@ -528,10 +535,16 @@ def main(argv: list[str] | None = None) -> int:
         if name not in FAULTS:
             p.error(f"unknown fault {name!r}")
         rates[name] = float(rate or 1.0)
+    responder = None
+    if args.label_world:
+        from hf_synth.testing.judge import LabelWorld
+
+        responder = LabelWorld(json.loads(args.label_world), args.wrong_share)
     server = MessagesServer(
         args.host,
         args.port,
         api_key=args.api_key,
+        responder=responder,
         latency=args.latency,
         latency_per_output_token=args.latency_per_token,
         fault_rates=rates,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hf_synth.card.context.audit import audit
 from hf_synth.card.context.citation import citation
 from hf_synth.card.context.coverage import coverage
 from hf_synth.card.context.distributions import charts as charts_section
@@ -30,6 +31,7 @@ SECTIONS: tuple[Callable[[CardFacts], dict[str, Any]], ...] = (
     edge_cases,
     coverage,
     fidelity,
+    audit,
     validation,
     provenance,
     citation,

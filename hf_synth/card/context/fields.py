@@ -15,6 +15,8 @@ BUILTIN_COLUMNS = {
     "edge_case_of": "Slot id of the ordinary row this edge case is paired with (null when unpaired).",
     "stratum": "Stratum id: the stratum dimensions' values joined with `\\|`.",
     "slot_id": "Stable id of the planned slot the row fills.",
+    "label_verified": "True when a blind judge read every audited dimension in the row's text as planned; "
+    "null when the row was not judged (see *Label audit*).",
 }
 
 
@@ -39,6 +41,10 @@ def _description(f: CardFacts, name: str) -> SafeMd:
         return SafeMd(f"{role} of the recipe.")
     if name in BUILTIN_COLUMNS:
         return SafeMd(BUILTIN_COLUMNS[name])
+    audited = (f.report.get("audit") or {}).get("dimensions") or []
+    if name.startswith("judged_") and name.removeprefix("judged_") in audited:
+        dim = escape_cell(name.removeprefix("judged_"), 80)
+        return SafeMd(f"The value of {dim} a blind judge read in the text (`unclear`: could not tell).")
     spec = f.fields_spec.get(name) if isinstance(f.fields_spec, Mapping) else None
     desc = spec.get("description") if isinstance(spec, Mapping) else None
     desc_md = escape_cell(desc or "Recipe field.")

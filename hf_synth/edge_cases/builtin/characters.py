@@ -90,6 +90,7 @@ class SpecialChars(EdgeKind):
     description: ClassVar[str] = "Zero-width, bidi, combining or control characters in a field."
 
     mode: ClassVar[Mode] = "both"
+    auditable: ClassVar[bool] = False
     allowed: ClassVar[tuple[str, ...]] = ("field", "n_chars")
 
     @classmethod

@@ -25,6 +25,7 @@ class EmptyField(EdgeKind):
     description: ClassVar[str] = "A field that is the empty string."
 
     mode: ClassVar[Mode] = "transformed"
+    auditable: ClassVar[bool] = False
     allowed: ClassVar[tuple[str, ...]] = ("field",)
 
     @classmethod
