@@ -59,6 +59,7 @@ BLOCK_CELLS = 1 << 24  # query rows × key rows per exact block (64 MiB of float
 SHARD_ROWS = 1 << 18  # key rows per exact task (one Ray task, or one step of the local loop)
 LEAF_ROWS = 1024  # key rows per leaf of a partitioned index (BLAS shapes stay efficient)
 EXACT_MULADDS = 2e11  # auto: exact up to this many multiply-adds (~5 s of BLAS on 2 CPU cores)
+EXACT_PAIRS = 3e8  # ... and up to this many query × key pairs (faiss's per-pair top-k selection: ~10 s)
 MAX_PROBE_SHARE = 0.25  # a partitioned search probes at most this share of the leaves
 CANDIDATE_CELLS = 1 << 25  # query × probe × k candidates held at once (query chunks bound memory)
 MODES = ("auto", "exact", "approximate")
@@ -346,6 +347,7 @@ class Index:
     """A key set (n, d) that answers k-nearest-neighbour queries (see the module docstring)."""
 
     def __init__(self, keys: np.ndarray, name: str, search: NeighbourSearch) -> None:
+        self.source = keys
         self.keys = _f32(keys)
         self.name = name
         self.search = search
@@ -369,9 +371,10 @@ class Index:
             return False
         if opts.mode == "approximate":
             return True
-        cost = float(n_queries) * len(self.keys) * self.keys.shape[1]
+        pairs = float(n_queries) * len(self.keys)
+        cost = pairs * self.keys.shape[1]
         # The recall check costs check_queries exact queries; below ~8x that, exact is as cheap.
-        return cost > opts.exact_muladds and n_queries > 8 * opts.check_queries
+        return (cost > opts.exact_muladds or pairs > EXACT_PAIRS) and n_queries > 8 * opts.check_queries
 
     def knn(
         self,
@@ -412,7 +415,8 @@ class Index:
             found = Found(d, i, record)
         else:
             found = self._partitioned(queries, k, exclude, stop_sq, record)
-        record["seconds"] = round(time.perf_counter() - t0, 2)
+        # Seconds are kept apart from the record: the report must be the same for the same inputs.
+        self.search.seconds.append((record["search"], time.perf_counter() - t0))
         self.records.append(record)
         self.search.records.append(record)
         return found
@@ -469,10 +473,16 @@ class NeighbourSearch:
         self.options = options or SearchOptions()
         self.executor = self.options.executor or LocalExecutor()
         self.records: list[dict[str, Any]] = []
+        self._indexes: dict[str, Index] = {}
+        self.seconds: list[tuple[str, float]] = []  # (search, wall seconds), for benchmarks
 
     def index(self, keys: np.ndarray, name: str) -> Index:
-        """An index over `keys` (n, d); its partition is built on the first approximate search."""
-        return Index(keys, name, self)
+        """An index over `keys` (n, d) (the same one for the same array and name, so its partition is
+        built once, on its first approximate search)."""
+        known = self._indexes.get(name)
+        if known is None or known.source is not keys:
+            known = self._indexes[name] = Index(keys, name, self)
+        return known
 
     @property
     def approximate(self) -> bool:

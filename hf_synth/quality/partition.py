@@ -13,6 +13,7 @@ change which).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,7 @@ def build_partition(keys: np.ndarray, leaf_rows: int, seed: int) -> Partition:
     (O(n · (coarse + leaves per coarse) · d)); memory: one sorted float32 copy of the keys.
     """
     n = len(keys)
-    n_leaves = max(1, int(round(n / leaf_rows)))
+    n_leaves = max(1, round(n / leaf_rows))
     n_coarse = max(1, int(np.ceil(n_leaves / LEAVES_PER_COARSE)))
     rng = np.random.default_rng(_seed(seed, 0))
     sample = np.sort(rng.choice(n, min(n, 128 * n_coarse), replace=False))
@@ -90,7 +91,7 @@ def build_partition(keys: np.ndarray, leaf_rows: int, seed: int) -> Partition:
     centroids, starts = [], [0]
     for c in range(len(coarse)):
         rows = np.flatnonzero(coarse_lab == c)
-        n_sub = max(1, int(round(len(rows) / leaf_rows))) if len(rows) else 0
+        n_sub = max(1, round(len(rows) / leaf_rows)) if len(rows) else 0
         if n_sub == 0:
             starts.append(starts[-1])
             continue
@@ -179,7 +180,7 @@ def _tasks(part: Partition, leaf_of_pair: np.ndarray) -> tuple[list[tuple], np.n
     cuts = np.searchsorted(cum, np.linspace(0, cum[-1], N_TASKS + 1)[1:-1], side="right")
     edges = np.unique(np.concatenate([[0], cuts, [part.n_leaves]]))
     tasks, weights = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in itertools.pairwise(edges):
         if offsets[b] == offsets[a]:
             continue
         tasks.append((part.bounds[a : b + 1], offsets[a : b + 1] - offsets[a], (offsets[a], offsets[b])))
@@ -247,7 +248,7 @@ def probe_search(
             )
             cand_d = np.full((len(q), lv.shape[1], kk), np.inf, np.float32)
             cand_i = np.full((len(q), lv.shape[1], kk), -1, np.int64)
-            for (_, _, (lo, hi)), (d, i) in zip(tasks, results):
+            for (_, _, (lo, hi)), (d, i) in zip(tasks, results, strict=True):
                 pairs = pair_order[lo:hi]
                 cand_d[q_of_pair[pairs], slot_of_pair[pairs]] = d
                 cand_i[q_of_pair[pairs], slot_of_pair[pairs]] = i
