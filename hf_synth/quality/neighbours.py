@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from hf_synth.quality.faiss_ops import LocalExecutor, f32, faiss_knn, merge_topk, nearest_centroid
+from hf_synth.quality.partition import build_partition, probe_search
 
 __all__ = [
     "BLOCK_CELLS",
@@ -61,7 +63,6 @@ LEAF_ROWS = 1024  # key rows per leaf of a partitioned index (BLAS shapes stay e
 EXACT_MULADDS = 2e11  # auto: exact up to this many multiply-adds (~5 s of BLAS on 2 CPU cores)
 EXACT_PAIRS = 3e8  # ... and up to this many query × key pairs (faiss's per-pair top-k selection: ~10 s)
 MAX_PROBE_SHARE = 0.25  # a partitioned search probes at most this share of the leaves
-CANDIDATE_CELLS = 1 << 25  # query × probe × k candidates held at once (query chunks bound memory)
 MODES = ("auto", "exact", "approximate")
 
 
@@ -86,70 +87,12 @@ def tolerance(x: np.ndarray) -> float:
     return float(1e-5 * max(1.0, float(np.mean((x * x).sum(axis=1))) if len(x) else 1.0))
 
 
-def _f32(x: np.ndarray) -> np.ndarray:
-    """C-contiguous float32 view (no copy for a float32 memmap or array already in that form)."""
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def merge_topk(
-    dist: np.ndarray, index: np.ndarray, k: int, *, exclude: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k smallest candidates of (dist, index) (q, c), ascending; ties broken by key index.
-
-    Candidates with index −1 (padding) never win unless a row has fewer than k real ones (then inf / −1).
-    The same key appearing twice (a leaf searched in two rounds never happens, but shards may repeat a
-    padding) counts once. `exclude` (q,) drops that key per row (−1: none).
-    """
-    dist = np.where(index < 0, np.inf, dist).astype(np.float32)
-    if exclude is not None:
-        dist = np.where(index == exclude[:, None], np.inf, dist)
-    # Sort by (distance, index): stable argsort on index first, then on distance.
-    by_index = np.argsort(index, axis=1, kind="stable")
-    dist = np.take_along_axis(dist, by_index, axis=1)
-    index = np.take_along_axis(index, by_index, axis=1)
-    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    out_d = np.take_along_axis(dist, order, axis=1)
-    out_i = np.take_along_axis(index, order, axis=1)
-    out_i[~np.isfinite(out_d)] = -1
-    if out_d.shape[1] < k:  # fewer candidates than k: pad
-        pad = k - out_d.shape[1]
-        out_d = np.pad(out_d, ((0, 0), (0, pad)), constant_values=np.inf)
-        out_i = np.pad(out_i, ((0, 0), (0, pad)), constant_values=-1)
-    return out_d, out_i
-
-
-def _faiss() -> Any:
-    """faiss, set to compute every distance block with BLAS.
-
-    Below 20 queries faiss switches to its per-vector kernels, which the faiss-cpu 1.15.1 wheel runs
-    scalar (~0.7 G multiply-adds/s here against ~30 for BLAS); partitioned searches make many such small
-    calls (a leaf probed by few queries).
-    """
-    import faiss
-
-    faiss.cvar.distance_compute_blas_threshold = 1
-    return faiss
-
-
-def _faiss_knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """faiss.knn (squared L2, exact, BLAS) with k clipped to the keys: (q, k) float32, (q, k) int64."""
-    faiss = _faiss()
-    kk = min(k, len(keys))
-    if kk == 0 or len(queries) == 0:
-        return np.full((len(queries), k), np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-    d, i = faiss.knn(_f32(queries), _f32(keys), int(kk))
-    if kk < k:
-        d = np.pad(d, ((0, 0), (0, k - kk)), constant_values=np.inf)
-        i = np.pad(i, ((0, 0), (0, k - kk)), constant_values=-1)
-    return d, i
-
-
 def _exact_shard_task(queries: np.ndarray, keys: np.ndarray, start: int, stop: int, k: int) -> tuple:
     """One exact task: the k nearest of keys[start:stop] for every query, key numbers global."""
     d_all, i_all = [], []
     step = rows_per_block(stop - start)
     for q0 in range(0, len(queries), step):
-        d, i = _faiss_knn(queries[q0 : q0 + step], keys[start:stop], k)
+        d, i = faiss_knn(queries[q0 : q0 + step], keys[start:stop], k)
         d_all.append(d)
         i_all.append(np.where(i >= 0, i + start, -1))
     return np.concatenate(d_all), np.concatenate(i_all)
@@ -173,7 +116,7 @@ def knn_search(
     if not 1 <= k <= n:
         raise ValueError(f"k={k} needs 1 ≤ k ≤ {n} ({len(keys)} keys)")
     exclude = np.arange(len(queries)) if exclude_self else None
-    return _exact(_f32(queries), _f32(keys), k, exclude, LocalExecutor(), None)
+    return _exact(f32(queries), f32(keys), k, exclude, LocalExecutor(), None)
 
 
 def _exact(
@@ -202,20 +145,6 @@ def _exact(
 def kth_neighbour_sq_dist(x: np.ndarray, k: int) -> np.ndarray:
     """Squared distance from each row of x (n, d) to its k-th nearest OTHER row → (n,) float32."""
     return knn_search(x, x, k, exclude_self=True)[0][:, k - 1]
-
-
-def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(labels (n,) int64, squared distance to the assigned centroid (n,) float32) of each row of x.
-
-    Blockwise over x (a memmap is read block by block), exact.
-    """
-    labels = np.empty(len(x), dtype=np.int64)
-    dist = np.empty(len(x), dtype=np.float32)
-    step = 1 << 16
-    for start in range(0, len(x), step):
-        d, i = _faiss_knn(_f32(x[start : start + step]), _f32(centroids), 1)
-        labels[start : start + step], dist[start : start + step] = i[:, 0], d[:, 0]
-    return labels, dist
 
 
 def unique_index(x: np.ndarray) -> np.ndarray:
@@ -248,33 +177,6 @@ def unique_index(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- executors
-
-
-class LocalExecutor:
-    """Runs tasks one after another in this process (faiss and BLAS use every core within a task)."""
-
-    name = "local"
-
-    def put(self, array: np.ndarray) -> np.ndarray:
-        """A handle tasks receive in place of the array (here: the array itself)."""
-        return array
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        shared: dict[str, np.ndarray],
-        tasks: Sequence[tuple],
-        *,
-        progress: Any = None,
-        weights: Sequence[float] | None = None,
-    ) -> list[Any]:
-        """[fn(**shared, *task) for task in tasks], in order; `progress.update(weight)` after each."""
-        out = []
-        for j, task in enumerate(tasks):
-            out.append(fn(*shared.values(), *task))
-            if progress is not None:
-                progress.update(weights[j] if weights is not None else 1)
-        return out
 
 
 # ---------------------------------------------------------------- the search object
@@ -324,9 +226,7 @@ class Found:
     check: dict[str, np.ndarray] | None = None
 
 
-def _recall(
-    approx_d: np.ndarray, exact_d: np.ndarray, stop_sq: np.ndarray | None, tol: float
-) -> float:
+def _recall(approx_d: np.ndarray, exact_d: np.ndarray, stop_sq: np.ndarray | None, tol: float) -> float:
     """Share of the k answers per query that are right, by distance (ties count as right).
 
     The j-th answer is right when it is no farther than the exact j-th neighbour; with an early stop, a
@@ -348,7 +248,7 @@ class Index:
 
     def __init__(self, keys: np.ndarray, name: str, search: NeighbourSearch) -> None:
         self.source = keys
-        self.keys = _f32(keys)
+        self.keys = f32(keys)
         self.name = name
         self.search = search
         self.records: list[dict[str, Any]] = []
@@ -358,8 +258,6 @@ class Index:
     def partition(self) -> Any:
         """The keys' two-level k-means partition (built on first use)."""
         if self._partition is None:
-            from hf_synth.quality.partition import build_partition
-
             opts = self.search.options
             self._partition = build_partition(self.keys, opts.leaf_rows, opts.seed)
         return self._partition
@@ -399,7 +297,7 @@ class Index:
         n_avail = len(self.keys) - (1 if exclude is not None else 0)
         if not 1 <= k <= n_avail:
             raise ValueError(f"k={k} needs 1 ≤ k ≤ {n_avail} ({len(self.keys)} {self.name} keys)")
-        queries = _f32(queries)
+        queries = f32(queries)
         t0 = time.perf_counter()
         record: dict[str, Any] = {
             "search": label or f"→ {self.name}",
@@ -429,8 +327,6 @@ class Index:
         stop_sq: np.ndarray | None,
         record: dict[str, Any],
     ) -> Found:
-        from hf_synth.quality.partition import probe_search
-
         opts = self.search.options
         part = self.partition
         rng = np.random.default_rng([opts.seed, 0xC4EC])

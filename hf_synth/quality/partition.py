@@ -19,15 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from hf_synth.quality.neighbours import (
-    CANDIDATE_CELLS,
+from hf_synth.quality.faiss_ops import (
     LocalExecutor,
-    _f32,
-    _faiss,
-    _faiss_knn,
+    f32,
+    faiss_knn,
+    faiss_module,
     merge_topk,
     nearest_centroid,
 )
+
+CANDIDATE_CELLS = 1 << 25  # query × probe × k candidates held at once (query chunks bound memory)
 
 __all__ = ["Partition", "build_partition", "nearest_leaves", "probe_search"]
 
@@ -60,14 +61,14 @@ class Partition:
 def _kmeans(x: np.ndarray, n: int, seed: int) -> np.ndarray:
     """faiss k-means centroids (n, d) of x (at most 128 training rows per centroid, 10 iterations: leaves
     only need to be compact, not optimal)."""
-    faiss = _faiss()
+    faiss = faiss_module()
 
     if n <= 1 or len(x) <= n:
-        return _f32(x[:n] if len(x) <= n and n > 1 else x.mean(axis=0, keepdims=True))
+        return f32(x[:n] if len(x) <= n and n > 1 else x.mean(axis=0, keepdims=True))
     km = faiss.Kmeans(x.shape[1], int(n), niter=10, seed=int(seed), max_points_per_centroid=128)
     km.cp.min_points_per_centroid = 1  # small cells are fine here (no warning)
-    km.train(_f32(x))
-    return _f32(km.centroids)
+    km.train(f32(x))
+    return f32(km.centroids)
 
 
 def _seed(seed: int, *parts: int) -> int:
@@ -95,7 +96,7 @@ def build_partition(keys: np.ndarray, leaf_rows: int, seed: int) -> Partition:
         if n_sub == 0:
             starts.append(starts[-1])
             continue
-        x = _f32(keys[rows])
+        x = f32(keys[rows])
         cent = _kmeans(x, n_sub, _seed(seed, 2, c))
         leaf_lab[rows] = starts[-1] + (nearest_centroid(x, cent)[0] if len(cent) > 1 else 0)
         centroids.append(cent)
@@ -127,8 +128,8 @@ def nearest_leaves(part: Partition, queries: np.ndarray, n_probe: int) -> np.nda
     n_coarse = len(part.coarse)
     p1 = min(n_coarse, n_probe + 1)
     if p1 == n_coarse:
-        return _faiss_knn(queries, part.leaf_centroids, n_probe)[1]
-    _, cells = _faiss_knn(queries, part.coarse, p1)
+        return faiss_knn(queries, part.leaf_centroids, n_probe)[1]
+    _, cells = faiss_knn(queries, part.coarse, p1)
     cand_d = np.full((len(queries), p1 * n_probe), np.inf, np.float32)
     cand_i = np.full((len(queries), p1 * n_probe), -1, np.int64)
     for c in range(n_coarse):
@@ -136,7 +137,7 @@ def nearest_leaves(part: Partition, queries: np.ndarray, n_probe: int) -> np.nda
         lo, hi = part.leaf_start[c], part.leaf_start[c + 1]
         if len(q_rows) == 0 or hi == lo:
             continue
-        d, i = _faiss_knn(queries[q_rows], part.leaf_centroids[lo:hi], n_probe)
+        d, i = faiss_knn(queries[q_rows], part.leaf_centroids[lo:hi], n_probe)
         cols = slot[:, None] * n_probe + np.arange(n_probe)[None, :]
         cand_d[q_rows[:, None], cols] = d
         cand_i[q_rows[:, None], cols] = np.where(i >= 0, i + lo, -1)
@@ -163,7 +164,7 @@ def _leaf_task(
         k_lo, k_hi = key_bounds[j], key_bounds[j + 1]
         if hi == lo or k_hi == k_lo:
             continue
-        d, i = _faiss_knn(queries[q_rows[lo:hi]], sorted_keys[k_lo:k_hi], kk)
+        d, i = faiss_knn(queries[q_rows[lo:hi]], sorted_keys[k_lo:k_hi], kk)
         d_out[lo:hi], i_out[lo:hi] = d, np.where(i >= 0, i + k_lo, -1)
     return d_out, i_out
 

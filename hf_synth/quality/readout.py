@@ -3,6 +3,9 @@ their own heading, each with a one-line reading, then warnings. `hf-synth covera
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from hf_synth.quality.result import CoverageResult
 
 __all__ = ["coverage_text", "headline_line", "rare_lines", "rare_summary"]
@@ -100,10 +103,9 @@ def _diagnostics(r: CoverageResult) -> list[str]:
     return lines
 
 
-def rare_summary(result: CoverageResult) -> str | None:
-    """One line on the long tail: how many small regions the synthetic set misses entirely, and the
-    smallest such region the measurement can name (None when the rare list was not computed)."""
-    rare = result.rare
+def rare_summary(rare: Mapping[str, Any] | None) -> str | None:
+    """One line on the long tail from a `rare` block (`longtail.rare_regions`): how many small regions
+    the synthetic set misses entirely, and their size range (None when the list was not computed)."""
     if not rare:
         return None
     if rare["min_rows"] > rare["max_rows"]:
@@ -119,7 +121,7 @@ def rare_summary(result: CoverageResult) -> str | None:
 
 def rare_lines(result: CoverageResult, listed: int = 10) -> list[str]:
     """The rare-region block of the text report: the summary line, then the largest regions first."""
-    line = rare_summary(result)
+    line = rare_summary(result.rare)
     if line is None:
         return []
     lines = ["", line]

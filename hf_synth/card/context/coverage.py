@@ -98,6 +98,24 @@ def _uncovered(cov: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _rare(cov: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The long-tail line and the largest rare regions (small reference regions with no synthetic row)."""
+    from hf_synth.quality.readout import rare_summary
+
+    line = rare_summary(cov.get("rare"))
+    if line is None:
+        return None
+    regions = [
+        {
+            "n": i,
+            "rows": region.get("n_reference"),
+            "examples": [escape_block(x, 300, quote=True) for x in list(region.get("examples") or [])[:2]],
+        }
+        for i, region in enumerate((cov.get("rare") or {}).get("regions", [])[:5], 1)
+    ]
+    return {"summary": escape_inline(line, 300), "regions": regions}
+
+
 def coverage(f: CardFacts) -> dict[str, Any]:
     """Template key ``coverage`` (None when coverage was not measured): rows, diversity, definition,
     knn_missing, uncovered, synthetic/reference sizes, model, seed, k, warnings."""
@@ -113,6 +131,7 @@ def coverage(f: CardFacts) -> dict[str, Any]:
             "definition": escape_inline(definition, 400) if definition else None,
             "knn_missing": not cov.get("knn"),
             "uncovered": _uncovered(cov),
+            "rare": _rare(cov),
             "synthetic": sizes.get("synthetic"),
             "reference": sizes.get("reference"),
             "model": model_name(cov.get("model")),
