@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,8 @@ EXACT_MULADDS = 2e11  # auto: exact up to this many multiply-adds (~5 s of BLAS 
 EXACT_PAIRS = 3e8  # ... and up to this many query × key pairs (faiss's per-pair top-k selection: ~10 s)
 MAX_PROBE_SHARE = 0.25  # a partitioned search probes at most this share of the leaves
 MODES = ("auto", "exact", "approximate")
+CHECK_PAIRS = 2e8  # query × key pairs the exact recall check may cost (~3 s)
+MIN_CHECK_QUERIES = 200  # ... but never fewer check queries than this
 
 
 def rows_per_block(n_cols: int) -> int:
@@ -189,7 +192,8 @@ class SearchOptions:
     mode: "auto" (exact up to `exact_muladds` multiply-adds per search, partitioned beyond), "exact" or
         "approximate" (partitioned whenever the keys span more than one leaf).
     target_recall: recall@k the probe count is tuned to reach on the check sample (0-1).
-    check_queries: seeded sample of queries searched exactly to measure the recall.
+    check_queries: seeded sample of queries searched exactly to measure the recall (fewer, down to
+        MIN_CHECK_QUERIES, when the exact check would exceed CHECK_PAIRS query × key pairs).
     seed: seeds the partitions' k-means and the check sample.
     executor: None → `LocalExecutor`; `ray_search.RayExecutor()` for --engine ray.
     progress: show tqdm bars on stderr for searches that take a while.
@@ -282,6 +286,7 @@ class Index:
         exclude: np.ndarray | None = None,
         stop_sq: np.ndarray | None = None,
         label: str = "",
+        decide: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> Found:
         """The k nearest keys of every query.
 
@@ -292,6 +297,10 @@ class Index:
             stop_sq: (q,) squared distances: a query with k keys found within it may stop early (then
                 the answer is k keys within stop_sq, not necessarily the nearest).
             label: names the search in the report ("reference → synthetic").
+            decide: what the caller decides from the answer: (distances (c, k), query rows (c,)) →
+                (c, j) bool. When given, an approximate search is tuned to, and reports, the share of
+                checked queries whose decisions all equal those from exact search ("decisions"), in
+                place of the share of right neighbours ("neighbours").
         Returns: `Found` ((q, k) distances ascending, key rows, the record, the exact check sample).
         """
         n_avail = len(self.keys) - (1 if exclude is not None else 0)
@@ -312,7 +321,7 @@ class Index:
             record.update(method="exact", recall=1.0)
             found = Found(d, i, record)
         else:
-            found = self._partitioned(queries, k, exclude, stop_sq, record)
+            found = self._partitioned(queries, k, exclude, stop_sq, record, decide)
         # Seconds are kept apart from the record: the report must be the same for the same inputs.
         self.search.seconds.append((record["search"], time.perf_counter() - t0))
         self.records.append(record)
@@ -326,11 +335,14 @@ class Index:
         exclude: np.ndarray | None,
         stop_sq: np.ndarray | None,
         record: dict[str, Any],
+        decide: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
     ) -> Found:
         opts = self.search.options
         part = self.partition
         rng = np.random.default_rng([opts.seed, 0xC4EC])
-        n_check = min(opts.check_queries, len(queries))
+        # The exact check is the costliest part against a large key set: bound its pairs.
+        affordable = max(MIN_CHECK_QUERIES, int(CHECK_PAIRS // max(1, len(self.keys))))
+        n_check = min(opts.check_queries, affordable, len(queries))
         rows = np.sort(rng.choice(len(queries), n_check, replace=False))
         sub_ex = exclude[rows] if exclude is not None else None
         sub_stop = stop_sq[rows] if stop_sq is not None else None
@@ -340,9 +352,14 @@ class Index:
             exact_d, exact_i = _exact(queries[rows], self.keys, k, sub_ex, self.search.executor, bar)
         max_probe = max(1, int(np.ceil(MAX_PROBE_SHARE * part.n_leaves)))
         n_probe, recall = 1, 0.0
+        truth = decide(exact_d, rows) if decide is not None else None
         while True:
             d, _ = probe_search(part, self.keys, queries[rows], k, n_probe, sub_ex, sub_stop, LocalExecutor())
-            recall = _recall(d, exact_d, sub_stop, tol)
+            if decide is not None:
+                same = decide(d, rows) == truth
+                recall = float(np.mean(same.reshape(len(rows), -1).all(axis=1)))
+            else:
+                recall = _recall(d, exact_d, sub_stop, tol)
             if recall >= opts.target_recall or n_probe >= max_probe:
                 break
             n_probe = min(max_probe, 2 * n_probe)
@@ -355,6 +372,7 @@ class Index:
             leaves=int(part.n_leaves),
             probes=int(n_probe),
             recall=round(recall, 5),
+            measure="decisions" if decide is not None else "neighbours",
             target_recall=opts.target_recall,
             checked_queries=int(n_check),
             early_stop=stop_sq is not None,
@@ -372,12 +390,15 @@ class NeighbourSearch:
         self._indexes: dict[str, Index] = {}
         self.seconds: list[tuple[str, float]] = []  # (search, wall seconds), for benchmarks
 
-    def index(self, keys: np.ndarray, name: str) -> Index:
+    def index(self, keys: np.ndarray, name: str, partition: Any = None) -> Index:
         """An index over `keys` (n, d) (the same one for the same array and name, so its partition is
-        built once, on its first approximate search)."""
+        built once, on its first approximate search). partition: one already built over these keys
+        (`partition.Partition`), e.g. while thinning near-copies."""
         known = self._indexes.get(name)
         if known is None or known.source is not keys:
             known = self._indexes[name] = Index(keys, name, self)
+        if partition is not None:
+            known._partition = partition
         return known
 
     @property

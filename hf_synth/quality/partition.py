@@ -57,6 +57,28 @@ class Partition:
     def leaf_sizes(self) -> np.ndarray:
         return np.diff(self.bounds)
 
+    def subset(self, kept: np.ndarray, keys: np.ndarray) -> Partition:
+        """The same leaves over keys[kept] only (kept: ascending row numbers of the original keys; the
+        new key rows are 0..len(kept)−1 in that order), without a new k-means. keys: the original keys."""
+        new_row = np.full(len(self.order), -1, dtype=np.int64)
+        new_row[kept] = np.arange(len(kept))
+        alive = new_row[self.order] >= 0
+        leaf_of = np.repeat(np.arange(self.n_leaves), self.leaf_sizes)[alive]
+        order = self.order[alive]
+        bounds = np.searchsorted(leaf_of, np.arange(self.n_leaves + 1))
+        sorted_keys = np.empty((len(order), keys.shape[1]), dtype=np.float32)
+        step = 1 << 16
+        for start in range(0, len(order), step):
+            sorted_keys[start : start + step] = keys[order[start : start + step]]
+        return Partition(
+            coarse=self.coarse,
+            leaf_centroids=self.leaf_centroids,
+            leaf_start=self.leaf_start,
+            order=new_row[order],
+            bounds=bounds,
+            sorted_keys=sorted_keys,
+        )
+
 
 def _kmeans(x: np.ndarray, n: int, seed: int) -> np.ndarray:
     """faiss k-means centroids (n, d) of x (at most 128 training rows per centroid, 10 iterations: leaves

@@ -97,6 +97,13 @@ def _diagnostics(r: CoverageResult) -> list[str]:
             else "exact search"
         )
         lines.append(f"  neighbours     every row ({how}; engine {nb.get('engine', 'local')})")
+        wc = nb.get("witness_check")
+        if wc:
+            lines.append(
+                f"                 witness flags equal exact search's on {wc['agreement']:.1%} of "
+                f"{wc['rows']:,} sampled reference rows (witnessed {_pct(wc['witnessed_used'])} used, "
+                f"{_pct(wc['witnessed_exact'])} exact)"
+            )
     legacy = r.legacy_ks_score or {}
     value = "n/a" if legacy.get("value") is None else f"{legacy['value']:.3f}"
     lines.append(f"  legacy KS      {value} (the article's score; compares cluster sizes only, not coverage)")

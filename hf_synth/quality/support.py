@@ -67,7 +67,7 @@ from scipy.optimize import brentq
 from scipy.stats import t as student_t
 
 from hf_synth.quality.diversity import find_near_duplicates
-from hf_synth.quality.neighbours import LEAF_ROWS, NeighbourSearch, tolerance, unique_index
+from hf_synth.quality.neighbours import LEAF_ROWS, NeighbourSearch, knn_search, tolerance, unique_index
 
 __all__ = [
     "K_WITNESS",
@@ -121,13 +121,16 @@ def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
     return float(1.0 - np.prod((n_real + 1 - i) / (n_real + n_fake - i)))
 
 
-def thin_near_copies(x: np.ndarray, threshold: float | None, rng: np.random.Generator) -> np.ndarray:
+def thin_near_copies(
+    x: np.ndarray, threshold: float | None, rng: np.random.Generator, *, partition_out: list | None = None
+) -> np.ndarray:
     """Row numbers (ascending) of x (n, d) kept after dropping near-copies WITHIN this one set.
 
     Rows are visited in a seeded random order and a row is dropped when its cosine to an earlier-visited
     kept row is ≥ threshold (`find_near_duplicates`). Up to THIN_ONE_GROUP rows every pair is compared;
     above, only rows in one leaf of a seeded k-means partition (~LEAF_ROWS rows a leaf), so the cost is
-    O(n · LEAF_ROWS · d) instead of O(n² · d). None → keep every row.
+    O(n · LEAF_ROWS · d) instead of O(n² · d); that partition, restricted to the kept rows, is appended
+    to `partition_out` (the neighbour index reuses it). None → keep every row.
     """
     if threshold is None or len(x) < 2:
         return np.arange(len(x))
@@ -148,11 +151,18 @@ def thin_near_copies(x: np.ndarray, threshold: float | None, rng: np.random.Gene
         members = members[np.argsort(rank[members], kind="stable")]  # visit order within the leaf
         dup = find_near_duplicates(x[members], np.zeros(len(members), dtype=np.int8), threshold)
         keep[members[dup]] = False
-    return np.flatnonzero(keep)
+    kept = np.flatnonzero(keep)
+    if partition_out is not None:
+        partition_out.append(part if len(kept) == len(x) else part.subset(kept, x))
+    return kept
 
 
 def _prepare(
-    x: np.ndarray, cap: int | None, threshold: float | None, rng: np.random.Generator
+    x: np.ndarray,
+    cap: int | None,
+    threshold: float | None,
+    rng: np.random.Generator,
+    partition_out: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """(rows used (float32 copy), their row numbers in x, share thinned as near-copies, subsampled?)."""
     idx = unique_index(x)
@@ -160,7 +170,7 @@ def _prepare(
     if subsampled:
         idx = idx[np.sort(rng.choice(len(idx), cap, replace=False))]
     rows = np.asarray(x[idx], dtype=np.float32)
-    kept = thin_near_copies(rows, threshold, rng)
+    kept = thin_near_copies(rows, threshold, rng, partition_out=partition_out)
     share = 1.0 - len(kept) / max(1, len(rows))
     if len(kept) < len(rows):
         rows, idx = rows[kept], idx[kept]
@@ -189,7 +199,13 @@ def _witness_jackknife(
     radius = rr_d[:, k - 1] + tol
     wider = (rr_d[:, k] if n_next > k else np.full(n, np.inf, dtype=np.float32)) + tol
     syn_index = search.index(f, "synthetic")
-    rs = syn_index.knn(r, min(2, m), stop_sq=radius, label="reference → synthetic")
+
+    def decide(d: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # What the jackknife reads from the answer: witnessed, witnessed twice, witnessed at the wider radius.
+        cols = [d[:, 0] <= radius[rows], d[:, 0] <= wider[rows]]
+        return np.stack(cols + ([d[:, 1] <= radius[rows]] if d.shape[1] > 1 else []), axis=1)
+
+    rs = syn_index.knn(r, min(2, m), stop_sq=radius, label="reference → synthetic", decide=decide)
     rs_d, rs_i = rs.dist, rs.index
     hit = rs_d[:, 0] <= radius
     alone = hit & ((rs_d[:, 1] > radius) if m > 1 else True)
@@ -204,7 +220,35 @@ def _witness_jackknife(
     var = (m - 1) / m * float(np.sum((w_without_syn - w_without_syn.mean()) ** 2))
     var += (n - 1) / n * float(np.sum((w_without_ref - w_without_ref.mean()) ** 2))
     points = {"hit": hit, "ref_neighbours": rr_i}
+    if rr.check is not None or rs.check is not None:
+        points["witness_check"] = _witness_check(r, f, k, tol, hit, rs.check, rr.check)
     return n_hit / n, float(np.sqrt(var)), points
+
+
+def _witness_check(
+    r: np.ndarray,
+    f: np.ndarray,
+    k: int,
+    tol: float,
+    hit: np.ndarray,
+    syn_check: dict[str, np.ndarray] | None,
+    ref_check: dict[str, np.ndarray] | None,
+) -> dict[str, float]:
+    """End-to-end check of an approximate witness search: on the seeded sample of reference rows that
+    the approximate search was checked on, the witness flags from exact search (exact radius, exact
+    nearest synthetic row) against the flags used. {"rows", "agreement" (share of equal flags),
+    "witnessed_exact", "witnessed_used" (the two witnessed shares on the sample)}."""
+    check = syn_check if syn_check is not None else ref_check
+    rows = check["rows"]  # type: ignore[index]
+    radius = knn_search(r[rows], r, k + 1)[0][:, k] + tol  # itself first (exact repeats were dropped)
+    nearest = syn_check["dist"][:, 0] if syn_check is not None else knn_search(r[rows], f, 1)[0][:, 0]
+    exact_hit = nearest <= radius
+    return {
+        "rows": len(rows),
+        "agreement": float(np.mean(exact_hit == hit[rows])),
+        "witnessed_exact": float(np.mean(exact_hit)),
+        "witnessed_used": float(np.mean(hit[rows])),
+    }
 
 
 def _concentration(
@@ -225,7 +269,12 @@ def _concentration(
     q = f[rows]
     radius = search.index(r, "reference").knn(q, k, label="synthetic → reference").dist[:, k - 1] + tol
     found = search.index(f, "synthetic").knn(
-        q, 1, exclude=rows, stop_sq=radius, label="synthetic → synthetic"
+        q,
+        1,
+        exclude=rows,
+        stop_sq=radius,
+        label="synthetic → synthetic",
+        decide=lambda d, sub: (d[:, 0] <= radius[sub])[:, None],
     )
     share = float(np.mean(found.dist[:, 0] <= radius))
     return share / expected_self_hit(len(r), len(f), k), len(rows)
@@ -284,11 +333,14 @@ def estimate_coverage(
     n_given = len(real)
     thin_ref = near_duplicate_threshold if thin_reference else None
     r, r_rows, thin_r, sub_r = _prepare(real, max_samples, thin_ref, rng)
-    f, _, thin_f, sub_f = _prepare(fake, max_samples, near_duplicate_threshold, rng)
+    built: list = []
+    f, _, thin_f, sub_f = _prepare(fake, max_samples, near_duplicate_threshold, rng, built)
     n, m = len(r), len(f)
     if n < 2 or m < 2:
         raise ValueError(f"coverage needs ≥ 2 distinct rows per side (got reference {n}, synthetic {m})")
     k = max(1, min(int(k), n - 1))
+    if built and search.options.leaf_rows == LEAF_ROWS:
+        search.index(f, "synthetic", partition=built[0])
     w, sd, points = _witness_jackknife(r, f, k, search)
     # One synthetic row witnesses ~k reference rows: with no or few witnesses the jackknife sees no
     # spread, but the count cannot be known better than one synthetic row's worth.
@@ -324,6 +376,8 @@ def estimate_coverage(
         "thinned_share": {"synthetic": thin_f, "reference": thin_r},
         "neighbours": search.report(),
     }
+    if "witness_check" in points:
+        out["neighbours"]["witness_check"] = points.pop("witness_check")
     if keep_points:
         out["points"] = {**points, "ref_rows": r_rows}
     return out

@@ -73,6 +73,9 @@ def test_headline_from_approximate_neighbours_is_within_the_reported_recall_of_e
     # of flags that can differ is bounded by the share of wrong answers (1 − recall per search), plus
     # sampling error of the recall measured on 300 queries.
     slack = 6 * (1 - recall) + 0.02
+    check = approx["neighbours"]["witness_check"]
+    assert check["agreement"] >= 1 - slack
+    assert abs(check["witnessed_exact"] - check["witnessed_used"]) <= slack
     assert abs(exact["witnessed"] - approx["witnessed"]) <= slack
     assert abs(exact["coverage"] - approx["coverage"]) <= 2 * slack
 
