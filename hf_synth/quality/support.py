@@ -50,7 +50,10 @@ On BANKING77 with MiniLM, k = 4 put sets of 31 of 77 intents at c + 0.15 on aver
 Full resolution. Every row of both sides is used (after exact repeats and synthetic near-copies are
 dropped): the neighbour searches go through `neighbours.NeighbourSearch`, exact where it fits the time and
 partitioned (approximate, recall measured against exact search on a seeded sample) beyond; the searches
-and their recall are in the result's `neighbours` block. Above THIN_ONE_GROUP synthetic rows near-copies
+and their recall are in the result's `neighbours` block. An approximate search is also checked end to end:
+on a seeded sample of reference rows the witness flags are recomputed with exact search, and the error
+they show in W (bias and its standard error) is added to W's sd, so the interval carries it.
+Above THIN_ONE_GROUP synthetic rows near-copies
 are looked for within the leaves of a k-means partition (a near-copy pair split across two leaves is kept:
 thinning errs towards keeping rows). The concentration diagnostic is a mean over synthetic rows: above
 CONCENTRATION_QUERIES rows it is estimated on a seeded sample of them (against all keys). `max_samples`
@@ -243,11 +246,15 @@ def _witness_check(
     radius = knn_search(r[rows], r, k + 1)[0][:, k] + tol  # itself first (exact repeats were dropped)
     nearest = syn_check["dist"][:, 0] if syn_check is not None else knn_search(r[rows], f, 1)[0][:, 0]
     exact_hit = nearest <= radius
+    diff = hit[rows].astype(np.float64) - exact_hit
     return {
         "rows": len(rows),
         "agreement": float(np.mean(exact_hit == hit[rows])),
         "witnessed_exact": float(np.mean(exact_hit)),
         "witnessed_used": float(np.mean(hit[rows])),
+        # W's error from the approximate search, as an sd: its bias on the sample and that bias's
+        # standard error (the headline's interval is widened by it).
+        "approximation_sd": float(np.sqrt(np.mean(diff) ** 2 + np.var(diff) / max(1, len(rows)))),
     }
 
 
@@ -345,6 +352,8 @@ def estimate_coverage(
     # One synthetic row witnesses ~k reference rows: with no or few witnesses the jackknife sees no
     # spread, but the count cannot be known better than one synthetic row's worth.
     sd = max(sd, k / n)
+    if "witness_check" in points:  # an approximate search: its measured error widens the interval
+        sd = float(np.hypot(sd, points["witness_check"]["approximation_sd"]))
     # Small-sample quantile: a jackknife over few rows estimates its variance poorly (Student t, M − 1 df).
     z = float(student_t.ppf(student_t.cdf(z, np.inf), max(1, min(n, m) - 1)))
     low = _invert(w - z * sd, n, m, k)
