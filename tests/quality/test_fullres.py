@@ -194,3 +194,39 @@ def test_ray_tasks_give_the_local_engines_neighbours() -> None:
         assert one == two
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_measure_coverage_on_ray_gives_the_local_figures(tmp_path) -> None:
+    """End to end: `--engine ray` (Ray Data embeds, Ray tasks search) reports the local engine's figures."""
+    import csv
+    from pathlib import Path
+
+    pytest.importorskip("ray")
+    from hf_synth.quality.measure import measure_coverage
+
+    banking = Path(__file__).resolve().parents[2] / "hf_synth" / "data" / "banking77" / "test.csv"
+    with banking.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    kept = sorted({r["category"] for r in rows})[:40]
+    for name, part in (("syn.csv", [r for r in rows[::2] if r["category"] in kept]), ("ref.csv", rows[1::2])):
+        with (tmp_path / name).open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["text"])
+            writer.writeheader()
+            writer.writerows({"text": r["text"]} for r in part)
+    runs = {}
+    for engine in ("local", "ray"):
+        got = measure_coverage(
+            tmp_path / "syn.csv",
+            tmp_path / "ref.csv",
+            embedder="static",
+            engine=engine,
+            neighbours="approximate",
+            store_dir=tmp_path / f"store-{engine}",
+        ).to_json()
+        assert got["neighbours"]["engine"] == engine
+        for key in ("engine", "sources"):
+            got.pop(key, None)
+        got["neighbours"].pop("engine")
+        runs[engine] = got
+    assert runs["ray"] == runs["local"]
