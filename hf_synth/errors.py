@@ -16,6 +16,9 @@ Messages never contain secrets: whoever builds one from a server's answer scrubs
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 EXIT_OK = 0
 EXIT_VALIDATION = 1
 EXIT_USAGE = 2
@@ -111,6 +114,17 @@ class BackendRefusedError(HfSynthError):
     exit_code = EXIT_BACKEND
 
 
+def import_extra(module: str, extra: str, purpose: str) -> Any:
+    """Import an optional dependency, or raise UsageError naming the pip extra that installs it.
+
+    A missing extra is the user's set-up, not a bug: it gets exit 2 and the command to run, not a traceback.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise UsageError(f'{purpose} needs {module.split(".")[0]}: pip install "hf-synth[{extra}]"') from exc
+
+
 class HubError(HfSynthError):
     """The Hub could not be read or written; the message says why and what to do (never the token)."""
 
@@ -137,4 +151,5 @@ __all__ = [
     "RecipeError",
     "UsageError",
     "ValidationFailedError",
+    "import_extra",
 ]

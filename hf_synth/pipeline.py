@@ -50,9 +50,16 @@ __all__ = ["GeneratedDataset", "RunOptions", "generate"]
 
 
 def _quality(
-    recipe: Recipe, dd: datasets.DatasetDict, report: Report, embedder: Any, include_edge_cases: bool = False
+    recipe: Recipe,
+    dd: datasets.DatasetDict,
+    report: Report,
+    embedder: Any,
+    include_edge_cases: bool = False,
+    folder: Path | None = None,
+    progress: bool = True,
 ) -> None:
-    """Coverage against the recipe's reference set and label fidelity, into the report.
+    """Coverage against the recipe's reference set (with its map drawn into `folder`) and label fidelity,
+    into the report.
 
     Edge-case rows (deliberately odd texts) are left out of both unless `include_edge_cases`."""
     from hf_synth.quality.embed.static import describe_embedder
@@ -61,7 +68,13 @@ def _quality(
     keep = [include_edge_cases or not e for ds in dd.values() for e in ds["is_edge_case"]]
     texts = [t or "" for ds in dd.values() for t in ds[recipe.main_text_field]]
     texts = [t for t, k in zip(texts, keep, strict=True) if k]
+    labels: dict[str, list[str]] = {}
+    for dim in recipe.dimensions:
+        names = dd[next(iter(dd))].features[dim].names
+        codes = [c for ds in dd.values() for c in ds[dim]]
+        labels[dim] = [names[c] for c, k in zip(codes, keep, strict=True) if k]
     if recipe.reference is not None:
+        from hf_synth.quality.map.from_coverage import folder_map_request
         from hf_synth.quality.measure import measure_coverage
         from hf_synth.recipe import resolve_data_path
 
@@ -72,12 +85,10 @@ def _quality(
             reference_max_rows=recipe.reference.max_rows,
             embedder=embedder,
             seed=recipe.seed,
+            coverage_map=None
+            if folder is None
+            else folder_map_request(folder, recipe.reference.map, labels, progress=progress),
         ).to_json()
-    labels: dict[str, list[str]] = {}
-    for dim in recipe.dimensions:
-        names = dd[next(iter(dd))].features[dim].names
-        codes = [c for ds in dd.values() for c in ds[dim]]
-        labels[dim] = [names[c] for c, k in zip(codes, keep, strict=True) if k]
     if len(texts) >= 20:
         emb = embedder.encode(texts)
         report.label_fidelity = label_fidelity(emb, labels, seed=recipe.seed)
@@ -183,7 +194,7 @@ def generate(
             report.validation = validation.to_report()
             report.realised = targets_realised(validation)
             if embedder is not None and dd.num_rows and any(dd.num_rows.values()):
-                _quality(recipe, dd, report, embedder)
+                _quality(recipe, dd, report, embedder, folder=folder, progress=options.progress)
                 # Label fidelity exists only now: its warnings belong to this run's validation.
                 validation.warnings = fidelity_warnings(report.label_fidelity)
                 report.validation = validation.to_report()

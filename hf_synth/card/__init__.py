@@ -3,7 +3,7 @@
 Modules: ``render`` (entry points, Jinja), ``readme`` (merge with an existing README), ``metadata`` (YAML),
 ``context/`` (the view model, one module per card section), ``escape`` and ``format`` (Markdown-safe text
 and numbers), ``files`` (configs, parquet sizes, per-split column counts), ``charts`` (PNG bar charts) and
-``fonts`` (their fonts, CJK included), ``publish`` (the card rendered for the repo id a folder is pushed to).
+``publish`` (the card rendered for the repo id a folder is pushed to).
 """
 
 from hf_synth.card.escape import SafeMd, escape_block, escape_cell, escape_inline, fenced, inline_code

@@ -18,12 +18,17 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hf_synth.card.fonts import chart_families
+from hf_synth.fonts import chart_families
 
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_TICK = 18
+
+
+# images/ names other writers own: a dimension called "coverage_map" must not overwrite the coverage map
+# (`hf_synth.quality.map.PNG_NAME`).
+RESERVED_STEMS = ("coverage_map",)
 
 
 def safe_filename(name: str, taken: Iterable[str] = ()) -> str:
@@ -128,7 +133,7 @@ def dimension_charts(
     blind judge read. Returns {dimension: path relative to ``folder`` with forward slashes}.
     """
     out: dict[str, str] = {}
-    taken: list[str] = []
+    taken: list[str] = list(RESERVED_STEMS)
     for dim, tvals in targets.items():
         rvals = realised.get(dim, {})
         jvals = (judged or {}).get(dim)

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from hf_synth.cli.command import command
@@ -96,6 +97,19 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--k", type=int, default=5, help="neighbours for the kNN diagnostics (default 5)")
     p.add_argument("--n-clusters", type=int, default=None, help="reference regions (default: N/12, 2-256)")
+    p.add_argument(
+        "--map",
+        metavar="DIR",
+        default=None,
+        help="also draw the coverage map: DIR/coverage_map.png and DIR/coverage_map.html (interactive)",
+    )
+    p.add_argument(
+        "--map-color",
+        metavar="COLUMN",
+        default=None,
+        help="synthetic column that colours the map's points (default: the first recipe dimension of a "
+        "generated folder, else one colour)",
+    )
     p.set_defaults(func=run)
 
 
@@ -105,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from hf_synth.quality.measure import measure_coverage
     from hf_synth.quality.readout import coverage_text
 
+    request = _map_request(args)
     # Libraries sometimes print; in --json mode stdout must hold only the JSON object.
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
         result = measure_coverage(
@@ -124,9 +139,33 @@ def run(args: argparse.Namespace) -> int:
             n_clusters=args.n_clusters,
             max_samples=args.max_samples,
             neighbours=args.neighbours,
+            coverage_map=request,
         )
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     else:
         print(coverage_text(result))
+        if result.map is not None:
+            for key in ("png", "html"):
+                print(f"coverage map: {Path(args.map) / result.map[key]}")
     return 0
+
+
+def _map_request(args: argparse.Namespace) -> Any:
+    """The `MapRequest` of --map/--map-color (None without --map; --map-color alone is a UsageError)."""
+    from hf_synth.errors import UsageError
+
+    if args.map is None:
+        if args.map_color is not None:
+            raise UsageError("--map-color needs --map DIR (the folder the map is written to)")
+        return None
+    from hf_synth.quality.map.from_coverage import MapRequest, default_colour_column
+
+    colour = args.map_color or default_colour_column(args.synthetic)
+    return MapRequest(
+        out_dir=Path(args.map),
+        colour_by=colour,
+        label_columns=[colour] if colour else [],
+        png_name="coverage_map.png",
+        html_name="coverage_map.html",
+    )

@@ -131,6 +131,7 @@ def measure_coverage(
     n_clusters: int | None = None,
     max_samples: int | None = None,
     neighbours: str = "auto",
+    coverage_map: Any = None,
 ) -> CoverageResult:
     """How much of `reference` the `synthetic` set covers, with every diagnostic.
 
@@ -153,12 +154,15 @@ def measure_coverage(
             regions and the rare list; a number: the subsample path (seeded subsamples per side).
         neighbours: "auto" (exact where it fits the time, approximate with measured recall beyond),
             "exact" or "approximate". With engine="ray" the neighbour search runs as Ray tasks.
+        coverage_map: a `quality.map.MapRequest`: also draw the coverage map of exactly the rows measured
+            (PNG + HTML into its folder); its description is the result's `map` block.
     Returns:
         `CoverageResult` (see `coverage.coverage_from_embeddings` for the blocks), with `sources`,
         `embedder`, `engine`, and `cross_check` when auto chose the static model.
     Raises:
         UsageError: a missing file or folder, a missing column, an unreadable or empty file, fewer than 2
-            texts on a side, an unknown embedder or engine; all before any model is loaded.
+            texts on a side, an unknown embedder or engine, a missing map label column; all before any
+            model is loaded.
     """
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -176,6 +180,7 @@ def measure_coverage(
         if side.n_rows < 2:
             where = side.path or "the given texts"
             raise UsageError(f"{side.name} {where}: need at least 2 texts, found {side.n_rows} rows")
+    map_labels = _map_labels(coverage_map, syn, include_edge_cases)
     chosen, block = _pick_embedder(embedder, model, syn.n_rows + ref.n_rows, engine)
     from hf_synth.quality.embed.sentence import Embedder
 
@@ -188,11 +193,12 @@ def measure_coverage(
         "search": _neighbour_search(neighbours, engine, seed),
     }
     in_memory = syn.path is None or ref.path is None or (isinstance(chosen, Embedder) and engine == "local")
+    vectors: dict[str, Any] | None = None
     if in_memory:
         report, texts = _in_memory(syn, ref, chosen, flag, reference_max_rows, options)
     else:
         vector_source = _ray_source(embedder, chosen, model) if engine == "ray" else None
-        report, texts = _out_of_core(
+        report, texts, vectors = _out_of_core(
             syn, ref, chosen, vector_source, store_dir, flag, reference_max_rows, options
         )
     report["embedder"] = block
@@ -214,6 +220,13 @@ def measure_coverage(
             seed=seed,
             k=k,
         )
+    if coverage_map is not None:
+        from hf_synth.quality.map.from_coverage import draw_for_coverage
+
+        # The in-memory path embeds inside `coverage_report`; encoding again hits the sentence-transformer's
+        # disk cache (the static model has none: it embeds ~50,000 texts/s).
+        vectors = vectors or {side: chosen.encode(list(texts[side])) for side in ("synthetic", "reference")}
+        report["map"] = draw_for_coverage(coverage_map, report, vectors, texts, map_labels, seed)
     return CoverageResult.from_json(report)
 
 
@@ -229,6 +242,32 @@ def _neighbour_search(mode: str, engine: str, seed: int) -> Any:
 
         executor = RayExecutor()
     return NeighbourSearch(SearchOptions(mode=mode, seed=seed, executor=executor))
+
+
+def _map_labels(request: Any, syn: _Side, include_edge_cases: bool) -> dict[str, Any] | None:
+    """The synthetic label columns of the map, checked before any model loads (UsageError otherwise)."""
+    if request is None:
+        return None
+    if request.labels is not None:
+        labels = dict(request.labels)
+    elif request.label_columns and syn.path is not None:
+        from hf_synth.quality.map.from_coverage import read_labels
+
+        try:
+            labels = read_labels(
+                syn.path, syn.column, request.label_columns, None if include_edge_cases else EDGE_FLAG
+            )  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--map-color (MapRequest.colour_by): {exc}") from exc
+    else:
+        labels = {}
+    if request.colour_by is not None and request.colour_by not in labels:
+        known = ", ".join(sorted(labels)) or "none"
+        raise UsageError(
+            f"--map-color (MapRequest.colour_by) {request.colour_by!r}: not a label column of the "
+            f"synthetic set (have: {known})"
+        )
+    return labels or None
 
 
 def _source_block(side: _Side, column: str | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -313,8 +352,9 @@ def _out_of_core(
     flag: str | None,
     max_rows: int | None,
     options: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Sequence[str]]]:
-    """`coverage_from_sources` on two checked paths, with its notes and `sources` block."""
+) -> tuple[dict[str, Any], dict[str, Sequence[str]], dict[str, Any]]:
+    """`coverage_from_sources` on two checked paths, with its notes and `sources` block; also returns the
+    embeddings of the rows measured ({side: (n, d) memmap or array})."""
     dirs = (Path(store_dir) / "synthetic", Path(store_dir) / "reference") if store_dir else None
     try:
         report, info = coverage_from_sources(
@@ -343,7 +383,7 @@ def _out_of_core(
         )
         for side in (syn, ref)
     }
-    return report, info["texts"]
+    return report, info["texts"], info["vectors"]
 
 
 def coverage_from_sources(
@@ -374,7 +414,8 @@ def coverage_from_sources(
         coverage_kwargs: passed to `coverage.coverage_from_embeddings` (seed, k, n_clusters, ...).
     Returns:
         (coverage report dict as `coverage_from_embeddings`, plus "model"; info {"stores": paths,
-        "n_null", "n_excluded", "columns": {side: ...}, "texts": {side: texts used}, "notes": [str]}).
+        "n_null", "n_excluded", "columns": {side: ...}, "texts": {side: texts used}, "vectors": {side:
+        embeddings of those texts}, "notes": [str]}).
     """
     import hashlib
     import time
@@ -391,7 +432,7 @@ def coverage_from_sources(
     timings = timings if timings is not None else {}
     dirs = store_dirs or (store_dir_for(synthetic), store_dir_for(reference))
     slug = hashlib.sha256(embedder.model_id.encode()).hexdigest()[:12]
-    info: dict[str, Any] = {k: {} for k in ("stores", "n_null", "n_excluded", "columns", "texts")}
+    info: dict[str, Any] = {k: {} for k in ("stores", "n_null", "n_excluded", "columns", "texts", "vectors")}
     info["notes"] = []
     arrays: dict[str, Any] = {}
     for side, src, col, folder in (
@@ -431,6 +472,7 @@ def coverage_from_sources(
         info["n_excluded"][side] = int(flags.sum()) if flags is not None else 0
         info["columns"][side] = column
         info["texts"][side] = texts
+        info["vectors"][side] = rows
     t0 = time.perf_counter()
     report = coverage_from_embeddings(
         arrays["synthetic"],

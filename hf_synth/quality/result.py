@@ -41,12 +41,13 @@ class CoverageResult:
     cross_check: dict[str, Any] | None = None
     rare: dict[str, Any] | None = None
     neighbours: dict[str, Any] | None = None
+    map: dict[str, Any] | None = None  # the coverage map's files and what it shows (`quality.map`)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object (`hf-synth coverage --json`, `report.json["coverage"]`); None-valued optional
-        blocks (engine, sources, cross_check, rare, neighbours) are left out."""
+        blocks (engine, sources, cross_check, rare, neighbours, map) are left out."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("engine", "sources", "cross_check", "rare", "neighbours"):
+        for key in ("engine", "sources", "cross_check", "rare", "neighbours", "map"):
             if out[key] is None:
                 del out[key]
         return out

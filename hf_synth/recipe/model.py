@@ -63,6 +63,8 @@ class ReferenceConfig(StrictModel):
     path: str
     text_column: str = "text"
     max_rows: int | None = Field(None, gt=0)
+    # Draw the coverage map (images/coverage_map.png in the card, images/coverage_map.html) when quality runs.
+    map: bool = True
 
 
 class DedupConfig(StrictModel):

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from hf_synth.card import BEGIN, END, fonts, render_card
+from hf_synth import fonts
+from hf_synth.card import BEGIN, END, render_card
 from hf_synth.card.charts import bar_chart
 from tests.card.test_card import load_report, write_parquet_files
 from tests.card.tiny import make_folder, spread_rows
@@ -313,3 +314,12 @@ def test_dollar_signs_in_values_are_text_not_mathtext(tmp_path: Path) -> None:
     labels = [r"$\notacommand$ deal", "$5 or $10"]
     path = bar_chart(tmp_path / "dollars.png", r"price $\tau$: target vs realised", labels, [1, 2], [1, 2])
     assert path.stat().st_size > 0
+
+
+def test_a_dimension_named_like_the_coverage_map_gets_its_own_chart_file(tmp_path: Path) -> None:
+    from hf_synth.card.charts import dimension_charts
+    from hf_synth.quality.map import PNG_NAME
+
+    paths = dimension_charts(tmp_path, {"coverage_map": {"a": 1.0}, "tone": {"b": 2.0}}, {})
+    assert paths["coverage_map"] != PNG_NAME
+    assert len(set(paths.values())) == 2 and all((tmp_path / p).is_file() for p in paths.values())

@@ -165,3 +165,27 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     res = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
     assert res.returncode in (0, 141)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args", "extra"),
+    [
+        ("model2vec", ["--embedder", "static"], "static"),
+        ("ray", ["--engine", "ray"], "distributed"),
+    ],
+)
+def test_a_missing_extra_names_the_pip_command(
+    tmp_path: Path, blocked: str, args: list[str], extra: str
+) -> None:
+    # A package that fails to import stands in for an environment installed without the extra.
+    shadow = tmp_path / "shadow" / blocked
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f"raise ImportError('{blocked} is not installed')\n")
+    texts = "text\n" + "".join(f"message number {i} about cards\n" for i in range(12))
+    (tmp_path / "a.csv").write_text(texts)
+    (tmp_path / "b.csv").write_text(texts)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), str(ROOT)])}
+    res = cli("coverage", str(tmp_path / "a.csv"), "--reference", str(tmp_path / "b.csv"), *args, env=env)
+    assert res.returncode == 2, res.stderr
+    assert f'pip install "hf-synth[{extra}]"' in res.stderr
+    assert "Traceback" not in res.stderr

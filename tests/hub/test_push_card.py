@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from hf_synth.card import release_card, render_card
-from hf_synth.card.fonts import undrawable
 from hf_synth.errors import IncompleteFolderError, IncompleteRunError
+from hf_synth.fonts import undrawable
 from hf_synth.hub.push import push_folder
 from hf_synth.hub.server import USER_NAME, running_hub
 from tests.card.test_card import load_report, write_parquet_files

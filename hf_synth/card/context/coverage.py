@@ -116,9 +116,38 @@ def _rare(cov: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"summary": escape_inline(line, 300), "regions": regions}
 
 
+def _map(block: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The coverage map's image, page and legend (None when no map was drawn)."""
+    if not block or not block.get("png") or not block.get("html"):
+        return None
+    colour = block.get("colour_by")
+    dots = f"synthetic texts coloured by {escape_inline(colour, 80)}" if colour else "synthetic texts"
+    outlined, listed = block.get("regions_outlined") or 0, block.get("uncovered_regions") or 0
+    if outlined:
+        some = f"the {outlined} largest of the {listed}" if listed > outlined else "the"
+        regions = (
+            f" Red outlines: {some} uncovered regions listed below, labelled with a typical reference text "
+            "where there is room."
+        )
+    else:
+        regions = " No uncovered region to outline."
+    legend = (
+        f"Grey: where the reference texts are dense. Dots: the {dots}.{regions} Positions come from a "
+        "2-D layout of the text embeddings: nearby points are similar texts; axes and long distances mean "
+        "nothing."
+    )
+    # Both names are ours (`quality.map.render`); a path with characters Markdown would misread is not linked.
+    paths = [str(block["png"]), str(block["html"])]
+    if any(not all(c.isalnum() or c in "/._-" for c in p) for p in paths):
+        return None
+    # Our text around one escaped value (the colour column's name).
+    return {"png": SafeMd(paths[0]), "html": SafeMd(paths[1]), "legend": SafeMd(legend)}
+
+
 def coverage(f: CardFacts) -> dict[str, Any]:
     """Template key ``coverage`` (None when coverage was not measured): rows, diversity, definition,
-    knn_missing, uncovered, synthetic/reference sizes, model, seed, k, warnings."""
+    knn_missing, uncovered, synthetic/reference sizes, model, seed, k, warnings, map (image, page and
+    legend of the coverage map, or None)."""
     cov = f.report.get("coverage")
     if not cov:
         return {"coverage": None}
@@ -138,5 +167,6 @@ def coverage(f: CardFacts) -> dict[str, Any]:
             "seed": cov.get("seed"),
             "k": (cov.get("knn") or {}).get("k"),
             "warnings": [escape_inline(w, 300) for w in cov.get("warnings") or []],
+            "map": _map(cov.get("map")),
         }
     }

@@ -7,7 +7,7 @@ from typing import Any
 from hf_synth.card.context.facts import CardFacts
 from hf_synth.card.escape import SafeMd, escape_cell, escape_inline
 from hf_synth.card.files import parquet_stats
-from hf_synth.card.fonts import undrawable
+from hf_synth.fonts import undrawable
 
 
 def _keys_of(target: dict[str, Any], realised: dict[str, Any]) -> list[str]:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from hf_synth.errors import import_extra
+
 __all__ = ["ensure_ray", "ray_available", "ray_vector_source"]
 
 
@@ -39,12 +41,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Connect to Ray once per process: `address` or $RAY_ADDRESS, else start a local instance.
 
     Raises:
-        RuntimeError: ray is not installed (the message names the extra to install).
+        UsageError: ray is not installed (the message names the extra to install).
     """
-    try:
-        import ray
-    except ImportError as exc:
-        raise RuntimeError('--engine ray needs Ray Data: pip install "hf-synth[distributed]"') from exc
+    ray = import_extra("ray", "distributed", "--engine ray")
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         if address:

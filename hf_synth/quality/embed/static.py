@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from hf_synth.errors import import_extra
 from hf_synth.quality.embed.sentence import MAX_CHARS, Embedder, default_cache_dir, resolve_model
 
 __all__ = [
@@ -79,8 +80,8 @@ def distil_static(model_path_or_name: str | None = None, cache_dir: str | Path |
     if (target / "hf_synth_static.json").is_file():
         return target
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import model2vec
-    from model2vec.distill import distill
+    model2vec = import_extra("model2vec", "static", "the static embedder")
+    distill = import_extra("model2vec.distill", "static", "the static embedder").distill
 
     start = time.perf_counter()
     model = distill(load_from, pca_dims=PCA_DIMS, device="cpu")
@@ -112,9 +113,8 @@ def _load_static(path: Path) -> Any:
     with _LOCK:
         if key not in _STATIC_MODELS:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from model2vec import StaticModel
-
-            _STATIC_MODELS[key] = StaticModel.from_pretrained(path, normalize=True)
+            model2vec = import_extra("model2vec", "static", "the static embedder")
+            _STATIC_MODELS[key] = model2vec.StaticModel.from_pretrained(path, normalize=True)
         return _STATIC_MODELS[key]
 
 

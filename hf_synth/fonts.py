@@ -1,4 +1,4 @@
-"""Fonts for the card's charts: matplotlib's DejaVu Sans, then Noto Sans CJK for the scripts DejaVu lacks.
+"""Fonts for every PNG hf-synth draws (card charts, coverage map): DejaVu Sans, then Noto Sans CJK.
 
 Matplotlib's bundled DejaVu Sans has no CJK glyphs, so a dimension value such as ``東京`` would be drawn as
 empty boxes. The Noto Sans CJK font ships as a PyPI package (``noto-cjk-sans-jp-regular``: one OpenType file,
