@@ -10,6 +10,11 @@
 3. MiniLM (default embedder) throughput on a subsample of the same texts, and the extrapolated time to
    embed 100,000 + 100,000 texts (metrics excluded; measured separately by bench_coverage.py).
 
+Full resolution (issue 16): the headline, its interval, the regions and the rare list use every row; the
+neighbour searches are exact where they fit the time and approximate beyond (recall printed). CPU time
+(user + system, this process and its threads) and the load average are printed with the wall time, so a
+run on a shared machine can be read.
+
 Targets: step 2 < 120 s and < 6 GB on 2 CPU cores.
 Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_coverage_1m.py [--n-syn 1000000] [--n-ref 100000]
      [--minilm-texts 2000] [--engine local|ray]
@@ -33,6 +38,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BANKING = ROOT / "hf_synth" / "data" / "banking77" / "test.csv"
+
+
+def cpu_seconds() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def peak_rss_gb() -> float:
@@ -94,7 +104,8 @@ def bench_static(folder: Path, engine: str) -> dict:
         from hf_synth.quality.embed.ray_engine import ray_vector_source
 
         vector_source = ray_vector_source("static", None)
-    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     report, _ = coverage_from_sources(
         folder / "synthetic",
         folder / "reference",
@@ -104,8 +115,33 @@ def bench_static(folder: Path, engine: str) -> dict:
         vector_source=vector_source,
         seed=0,
     )
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     sizes = report["sizes"]
+    print(
+        f"CPU time {cpu:.1f} s over {total:.1f} s wall (load average before {load_before[0]:.2f}, after "
+        f"{os.getloadavg()[0]:.2f}; {os.cpu_count()} cores)",
+        flush=True,
+    )
+    nb = report["neighbours"] or {}
+    for rec in nb.get("searches", []):
+        extra = (
+            f", {rec['probes']} of {rec['leaves']} leaves, recall {rec['recall']:.4f}"
+            if rec.get("probes")
+            else ""
+        )
+        print(
+            f"  search {rec['search']}: {rec['queries']:,} queries x {rec['keys']:,} keys, "
+            f"{rec['method']}{extra}"
+        )
+    rare = report.get("rare") or {}
+    print(
+        f"  full resolution: {report['support']['n_reference']:,} reference x "
+        f"{report['support']['n_synthetic']:,} "
+        f"synthetic rows used (subsampled: {report['support']['subsampled']}); min recall "
+        f"{nb.get('min_recall', 1.0):.4f}; rare regions {rare.get('n_found')} ({rare.get('min_rows')}-"
+        f"{rare.get('max_rows')} rows); uncovered regions {len(report['uncovered'])}",
+        flush=True,
+    )
     print(
         f"static end to end ({engine}): {sizes['synthetic']:,} synthetic x {sizes['reference']:,} reference, "
         f"d={sizes['dim']}: {total:.1f} s (target < 120); "
@@ -123,6 +159,8 @@ def bench_static(folder: Path, engine: str) -> dict:
     )
     return {
         "seconds": total,
+        "cpu_seconds": cpu,
+        "min_recall": nb.get("min_recall"),
         "timings": timings,
         "peak_rss_gb": peak_rss_gb(),
         "coverage": report["coverage"],

@@ -45,6 +45,20 @@ def register(subparsers: Any) -> None:
         help="use a seeded random sample of this many reference rows (default: all)",
     )
     p.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="the subsample path: headline and rare list on seeded subsamples of this many rows per side "
+        "(default: every row, full resolution)",
+    )
+    p.add_argument(
+        "--neighbours",
+        choices=["auto", "exact", "approximate"],
+        default="auto",
+        help="neighbour search: exact where it fits the time, approximate beyond with its recall measured "
+        "and reported (auto, default), or always one of them; runs as Ray tasks with --engine ray",
+    )
+    p.add_argument(
         "--include-edge-cases",
         action="store_true",
         help="keep rows flagged is_edge_case (default: left out of coverage)",
@@ -123,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             k=args.k,
             n_clusters=args.n_clusters,
+            max_samples=args.max_samples,
+            neighbours=args.neighbours,
             coverage_map=request,
         )
     if args.json:

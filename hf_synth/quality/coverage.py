@@ -15,7 +15,8 @@ import numpy as np
 from hf_synth.quality.diversity import diversity_report, find_near_duplicates
 from hf_synth.quality.knn import expected_knn_coverage, knn_prdc
 from hf_synth.quality.legacy import legacy_ks_score
-from hf_synth.quality.neighbours import kth_neighbour_sq_dist
+from hf_synth.quality.longtail import rare_regions
+from hf_synth.quality.neighbours import NeighbourSearch, kth_neighbour_sq_dist
 from hf_synth.quality.regions import cluster_coverage, default_n_clusters
 from hf_synth.quality.support import K_WITNESS, estimate_coverage, expected_self_hit
 
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 LOW_POWER_ROWS = 100
+KNN_MAX_SAMPLES = 5_000  # the k-NN diagnostics run on equal-size subsamples of at most this many rows
 
 
 def headline(support: dict | None, clusters: dict, n_reference: int) -> tuple[float, list[float], int]:
@@ -58,17 +60,24 @@ def coverage_from_embeddings(
     seed: int = 0,
     k: int = 5,
     n_clusters: int | None = None,
-    max_samples: int = 5_000,
+    max_samples: int | None = None,
     n_resamples: int = 5,
     n_examples: int = 5,
     fill_ratio: float = 0.5,
     near_duplicate_threshold: float = 0.95,
     leakage_threshold: float = 0.95,
+    search: NeighbourSearch | None = None,
 ) -> dict:
     """Every coverage figure from precomputed embeddings (see `coverage_report` for the keys).
 
     k is the neighbour count of the k-NN diagnostics; the headline has its own (`support.K_WITNESS`).
+    max_samples: None (default) → the headline, its interval, the regions and the rare list use every
+    row (full resolution, `search` decides exact or approximate); a number → the headline and the rare
+    list run on seeded subsamples of that many rows per side (the subsample path). The k-NN diagnostics
+    always use equal-size subsamples (of max_samples or KNN_MAX_SAMPLES rows).
+    search: the neighbour search (None: local engine, auto exact/approximate); its record is `neighbours`.
     """
+    search = search or NeighbourSearch()
     syn_emb = np.asarray(syn_emb, dtype=np.float32)
     ref_emb = np.asarray(ref_emb, dtype=np.float32)
     if len(syn_emb) != len(syn_texts) or len(ref_emb) != len(ref_texts):
@@ -80,7 +89,8 @@ def coverage_from_embeddings(
     warnings: list[str] = []
     m, n = len(syn_emb), len(ref_emb)
     try:
-        knn = knn_prdc(ref_emb, syn_emb, k, max_samples=max_samples, n_resamples=n_resamples, seed=seed)
+        cap = max_samples or KNN_MAX_SAMPLES
+        knn = knn_prdc(ref_emb, syn_emb, k, max_samples=cap, n_resamples=n_resamples, seed=seed)
     except ValueError as exc:
         knn = None
         warnings.append(f"kNN diagnostics skipped: {exc}")
@@ -94,10 +104,31 @@ def coverage_from_embeddings(
             max_samples=max_samples,
             seed=seed,
             near_duplicate_threshold=near_duplicate_threshold,
+            search=search,
+            keep_points=True,
         )
     except ValueError as exc:
         support = None
         warnings.append(f"headline falls back to the region figure, interval [0, 1]: {exc}")
+    rare = None
+    if support is not None:
+        pts = support.pop("points")
+        rare = rare_regions(
+            pts["hit"],
+            pts["ref_neighbours"],
+            pts["ref_rows"],
+            ref_emb,
+            ref_texts,
+            support["n_synthetic"],
+            max_rows=2 * int(np.ceil(n / clusters["n_clusters"])),
+            n_examples=n_examples,
+        )
+        recall = support["neighbours"]["min_recall"]
+        if support["neighbours"]["approximate"]:
+            warnings.append(
+                f"neighbours found with an approximate index: recall {recall:.1%} of exact search on a "
+                "seeded sample (see `neighbours`)"
+            )
     point, interval, resolution = headline(support, clusters, n)
     if m < LOW_POWER_ROWS or n < LOW_POWER_ROWS:
         warnings.append(
@@ -137,6 +168,8 @@ def coverage_from_embeddings(
         "knn": knn,
         "clusters": {key: value for key, value in clusters.items() if key != "under_filled"},
         "uncovered": clusters["under_filled"],
+        "rare": rare,
+        "neighbours": support["neighbours"] if support is not None else None,
         "legacy_ks_score": legacy_ks_score(syn_emb, ref_emb, seed),
         "diversity": diversity,
         "sizes": {"synthetic": m, "reference": n, "dim": int(syn_emb.shape[1])},
@@ -153,12 +186,13 @@ def coverage_report(
     seed: int = 0,
     k: int = 5,
     n_clusters: int | None = None,
-    max_samples: int = 5_000,
+    max_samples: int | None = None,
     n_resamples: int = 5,
     n_examples: int = 5,
     fill_ratio: float = 0.5,
     near_duplicate_threshold: float = 0.95,
     leakage_threshold: float = 0.95,
+    search: NeighbourSearch | None = None,
 ) -> dict:
     """Coverage of `reference_texts` by `synthetic_texts`, as a JSON-able dict.
 
@@ -168,10 +202,12 @@ def coverage_report(
             the disk cache.
         seed: seeds every subsample and k-means; same seed and inputs → same numbers.
         k: neighbours for the kNN metrics (Naeem et al. use 5).
+        max_samples, search: see `coverage_from_embeddings` (default: full resolution, local search).
     Returns keys: coverage (headline point 0-1), coverage_interval ([low, high], 90%), resolution
         (reference rows), coverage_definition, support (`support.estimate_coverage`), knn, clusters,
         uncovered (worst first:
-        share, synthetic_share, examples — reference texts verbatim, medoid first), legacy_ks_score,
+        share, synthetic_share, missing_share, examples — reference texts verbatim, medoid first), rare
+        (`longtail.rare_regions`), neighbours (`NeighbourSearch.report()`), legacy_ks_score,
         diversity, sizes, model, seed, warnings.
     """
     if embedder is None:
@@ -196,6 +232,7 @@ def coverage_report(
         fill_ratio=fill_ratio,
         near_duplicate_threshold=near_duplicate_threshold,
         leakage_threshold=leakage_threshold,
+        search=search,
     )
     report["model"] = getattr(embedder, "model_id", str(embedder))
     report["embedder"] = describe_embedder(embedder)

@@ -129,6 +129,8 @@ def measure_coverage(
     seed: int = 0,
     k: int = 5,
     n_clusters: int | None = None,
+    max_samples: int | None = None,
+    neighbours: str = "auto",
     coverage_map: Any = None,
 ) -> CoverageResult:
     """How much of `reference` the `synthetic` set covers, with every diagnostic.
@@ -148,6 +150,10 @@ def measure_coverage(
         include_edge_cases: keep rows flagged in an `is_edge_case` column (default: left out).
         seed: seeds every subsample, k-means and the max_rows sample. k: neighbours of the kNN block.
         n_clusters: reference regions (None: about 12 reference rows each).
+        max_samples: None (default): full resolution, every row in the headline, its interval, the
+            regions and the rare list; a number: the subsample path (seeded subsamples per side).
+        neighbours: "auto" (exact where it fits the time, approximate with measured recall beyond),
+            "exact" or "approximate". With engine="ray" the neighbour search runs as Ray tasks.
         coverage_map: a `quality.map.MapRequest`: also draw the coverage map of exactly the rows measured
             (PNG + HTML into its folder); its description is the result's `map` block.
     Returns:
@@ -179,7 +185,13 @@ def measure_coverage(
     from hf_synth.quality.embed.sentence import Embedder
 
     flag = None if include_edge_cases else EDGE_FLAG
-    options = {"seed": seed, "k": k, "n_clusters": n_clusters}
+    options = {
+        "seed": seed,
+        "k": k,
+        "n_clusters": n_clusters,
+        "max_samples": max_samples,
+        "search": _neighbour_search(neighbours, engine, seed),
+    }
     in_memory = syn.path is None or ref.path is None or (isinstance(chosen, Embedder) and engine == "local")
     vectors: dict[str, Any] | None = None
     if in_memory:
@@ -216,6 +228,20 @@ def measure_coverage(
         vectors = vectors or {side: chosen.encode(list(texts[side])) for side in ("synthetic", "reference")}
         report["map"] = draw_for_coverage(coverage_map, report, vectors, texts, map_labels, seed)
     return CoverageResult.from_json(report)
+
+
+def _neighbour_search(mode: str, engine: str, seed: int) -> Any:
+    """The run's `NeighbourSearch` (UsageError on an unknown mode; Ray tasks with engine="ray")."""
+    from hf_synth.quality.neighbours import MODES, NeighbourSearch, SearchOptions
+
+    if mode not in MODES:
+        raise UsageError(f"--neighbours {mode!r}: use one of {', '.join(MODES)}")
+    executor = None
+    if engine == "ray":
+        from hf_synth.quality.ray_search import RayExecutor
+
+        executor = RayExecutor()
+    return NeighbourSearch(SearchOptions(mode=mode, seed=seed, executor=executor))
 
 
 def _map_labels(request: Any, syn: _Side, include_edge_cases: bool) -> dict[str, Any] | None:

@@ -3,9 +3,12 @@ their own heading, each with a one-line reading, then warnings. `hf-synth covera
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from hf_synth.quality.result import CoverageResult
 
-__all__ = ["coverage_text", "headline_line"]
+__all__ = ["coverage_text", "headline_line", "rare_lines", "rare_summary"]
 
 
 def _pct(x: float | None) -> str:
@@ -86,9 +89,54 @@ def _diagnostics(r: CoverageResult) -> list[str]:
             f"{syn['near_duplicate_rate']:.1%}; leakage {div['leakage']['rate']:.1%} "
             "(copies of reference rows)"
         )
+    nb = r.neighbours or {}
+    if nb:
+        how = (
+            f"approximate index, recall {nb['min_recall']:.1%} of exact search on a seeded sample"
+            if nb.get("approximate")
+            else "exact search"
+        )
+        lines.append(f"  neighbours     every row ({how}; engine {nb.get('engine', 'local')})")
+        wc = nb.get("witness_check")
+        if wc:
+            lines.append(
+                f"                 witness flags equal exact search's on {wc['agreement']:.1%} of "
+                f"{wc['rows']:,} sampled reference rows (witnessed {_pct(wc['witnessed_used'])} used, "
+                f"{_pct(wc['witnessed_exact'])} exact)"
+            )
     legacy = r.legacy_ks_score or {}
     value = "n/a" if legacy.get("value") is None else f"{legacy['value']:.3f}"
     lines.append(f"  legacy KS      {value} (the article's score; compares cluster sizes only, not coverage)")
+    return lines
+
+
+def rare_summary(rare: Mapping[str, Any] | None) -> str | None:
+    """One line on the long tail from a `rare` block (`longtail.rare_regions`): how many small regions
+    the synthetic set misses entirely, and their size range (None when the list was not computed)."""
+    if not rare:
+        return None
+    if rare["min_rows"] > rare["max_rows"]:
+        return (
+            "Rare regions: too few synthetic rows to name a missing region smaller than "
+            f"{rare['max_rows']:,} reference rows."
+        )
+    return (
+        f"Rare regions: {rare['n_found']:,} small reference regions "
+        f"({rare['min_rows']:,}-{rare['max_rows']:,} rows) have no synthetic row at all."
+    )
+
+
+def rare_lines(result: CoverageResult, listed: int = 10) -> list[str]:
+    """The rare-region block of the text report: the summary line, then the largest regions first."""
+    line = rare_summary(result.rare)
+    if line is None:
+        return []
+    lines = ["", line]
+    for region in (result.rare or {}).get("regions", [])[:listed]:
+        lines.append(f"  {region['n_reference']:,} reference rows ({region['share']:.2%}), none synthetic:")
+        for text in region["examples"][:3]:
+            shown = text if len(text) <= 100 else text[:97] + "..."
+            lines.append(f"    - {shown!r}")
     return lines
 
 
@@ -115,6 +163,7 @@ def coverage_text(result: CoverageResult) -> str:
             for text in region["examples"][:3]:
                 shown = text if len(text) <= 100 else text[:97] + "..."
                 lines.append(f"    - {shown!r}")
+    lines += rare_lines(r)
     check = r.cross_check
     if check:
         lines += [

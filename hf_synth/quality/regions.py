@@ -80,8 +80,8 @@ def cluster_coverage(
         "coverage_normalised": coverage / expected, clipped to 1; "filled_regions", "n_clusters",
         "fill_ratio";
         "total_variation": ½ Σ |ref share − syn share| (0-1) over regions;
-        "under_filled": list, worst (largest share − synthetic_share) first, of {"cluster", "share",
-        "synthetic_share", "n_reference", "n_synthetic", "examples"}.
+        "under_filled": list, worst (largest missing reference mass, share − synthetic_share) first, of
+        {"cluster", "share", "synthetic_share", "missing_share", "n_reference", "n_synthetic", "examples"}.
     The medoid under squared Euclidean distance is exactly the member nearest the region's mean
     (Σ_j ‖x_i − x_j‖² = n‖x_i − x̄‖² + const), so examples are ordered by distance to the member mean.
     """
@@ -110,6 +110,7 @@ def cluster_coverage(
                 "cluster": int(c),
                 "share": float(ref_share[c]),
                 "synthetic_share": float(syn_share[c]),
+                "missing_share": float(max(0.0, deficit[c])),
                 "n_reference": int(ref_count[c]),
                 "n_synthetic": int(syn_count[c]),
                 "examples": [ref_texts[i] for i in members[order]],

@@ -16,7 +16,9 @@ class CoverageResult:
     90% interval (both clipped to [0, 1]; the unclipped values are in `support`), `resolution` the smallest
     topic, in reference rows, whose absence would move the figure beyond its noise. The blocks `support`,
     `knn`, `clusters`, `diversity`, `legacy_ks_score` are plain dicts owned by the module that computes
-    them (see `hf_synth.quality.coverage.coverage_from_embeddings`).
+    them (see `hf_synth.quality.coverage.coverage_from_embeddings`). `uncovered` ranks reference regions
+    by missing mass; `rare` lists small regions the synthetic set misses entirely (`longtail`);
+    `neighbours` says how the neighbours were found (exact, or approximate with the measured recall).
     """
 
     coverage: float
@@ -37,13 +39,15 @@ class CoverageResult:
     engine: str | None = None
     sources: dict[str, Any] | None = None
     cross_check: dict[str, Any] | None = None
+    rare: dict[str, Any] | None = None
+    neighbours: dict[str, Any] | None = None
     map: dict[str, Any] | None = None  # the coverage map's files and what it shows (`quality.map`)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object (`hf-synth coverage --json`, `report.json["coverage"]`); None-valued optional
-        blocks (engine, sources, cross_check, map) are left out."""
+        blocks (engine, sources, cross_check, rare, neighbours, map) are left out."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("engine", "sources", "cross_check", "map"):
+        for key in ("engine", "sources", "cross_check", "rare", "neighbours", "map"):
             if out[key] is None:
                 del out[key]
         return out

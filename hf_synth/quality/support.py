@@ -47,9 +47,20 @@ the neighbouring topic ("spill"), and the inversion amplifies spill (f is flatte
 On BANKING77 with MiniLM, k = 4 put sets of 31 of 77 intents at c + 0.15 on average; k = 3 keeps them
 0.02 below while two samples of one distribution still read ≥ 0.93 from 300 rows.
 
+Full resolution. Every row of both sides is used (after exact repeats and synthetic near-copies are
+dropped): the neighbour searches go through `neighbours.NeighbourSearch`, exact where it fits the time and
+partitioned (approximate, recall measured against exact search on a seeded sample) beyond; the searches
+and their recall are in the result's `neighbours` block. An approximate search is also checked end to end:
+on a seeded sample of reference rows the witness flags are recomputed with exact search, and the error
+they show in W (bias and its standard error) is added to W's sd, so the interval carries it.
+Above THIN_ONE_GROUP synthetic rows near-copies
+are looked for within the leaves of a k-means partition (a near-copy pair split across two leaves is kept:
+thinning errs towards keeping rows). The concentration diagnostic is a mean over synthetic rows: above
+CONCENTRATION_QUERIES rows it is estimated on a seeded sample of them (against all keys). `max_samples`
+subsamples each side first (seeded), the pre-full-resolution behaviour, only when asked for.
+
 Limits: "covered" is at the resolution of k = 3 reference neighbours in the embedding space; topics the
 embedding cannot tell apart count as one (rows at a topic border are witnessed by a neighbouring topic).
-Sides larger than `max_samples` are subsampled (seeded); figures are shares of the reference either way.
 """
 
 from __future__ import annotations
@@ -59,7 +70,7 @@ from scipy.optimize import brentq
 from scipy.stats import t as student_t
 
 from hf_synth.quality.diversity import find_near_duplicates
-from hf_synth.quality.neighbours import knn_search, tolerance, unique_index
+from hf_synth.quality.neighbours import LEAF_ROWS, NeighbourSearch, knn_search, tolerance, unique_index
 
 __all__ = [
     "K_WITNESS",
@@ -72,6 +83,8 @@ __all__ = [
 K_WITNESS = 3  # neighbours of the witness radius: fine enough that a topic's border stays thin
 Z90 = 1.6448536269514722  # two-sided 90%
 GRID = 512  # points of the log-c grid for the point estimate
+THIN_ONE_GROUP = 20_000  # synthetic rows up to which near-copies are looked for among all rows
+CONCENTRATION_QUERIES = 20_000  # synthetic rows the concentration mean is taken over (seeded sample)
 
 
 def witness_curve(c: np.ndarray | float, n_ref: int, n_syn: int, k: int) -> np.ndarray:
@@ -111,47 +124,92 @@ def expected_self_hit(n_real: int, n_fake: int, k: int) -> float:
     return float(1.0 - np.prod((n_real + 1 - i) / (n_real + n_fake - i)))
 
 
-def thin_near_copies(x: np.ndarray, threshold: float | None, rng: np.random.Generator) -> np.ndarray:
+def thin_near_copies(
+    x: np.ndarray, threshold: float | None, rng: np.random.Generator, *, partition_out: list | None = None
+) -> np.ndarray:
     """Row numbers (ascending) of x (n, d) kept after dropping near-copies WITHIN this one set.
 
     Rows are visited in a seeded random order and a row is dropped when its cosine to an earlier-visited
-    kept row is ≥ threshold (`find_near_duplicates`, one group). None → keep every row.
+    kept row is ≥ threshold (`find_near_duplicates`). Up to THIN_ONE_GROUP rows every pair is compared;
+    above, only rows in one leaf of a seeded k-means partition (~LEAF_ROWS rows a leaf), so the cost is
+    O(n · LEAF_ROWS · d) instead of O(n² · d); that partition, restricted to the kept rows, is appended
+    to `partition_out` (the neighbour index reuses it). None → keep every row.
     """
     if threshold is None or len(x) < 2:
         return np.arange(len(x))
     order = rng.permutation(len(x))
     keep = np.ones(len(x), dtype=bool)
-    keep[order[find_near_duplicates(x[order], np.zeros(len(x), dtype=np.int8), threshold)]] = False
-    return np.flatnonzero(keep)
+    if len(x) <= THIN_ONE_GROUP:
+        keep[order[find_near_duplicates(x[order], np.zeros(len(x), dtype=np.int8), threshold)]] = False
+        return np.flatnonzero(keep)
+    from hf_synth.quality.partition import build_partition
+
+    part = build_partition(x, LEAF_ROWS, int(rng.integers(2**31)))
+    rank = np.empty(len(x), dtype=np.int64)
+    rank[order] = np.arange(len(x))
+    for j in range(part.n_leaves):
+        members = part.order[part.bounds[j] : part.bounds[j + 1]]
+        if len(members) < 2:
+            continue
+        members = members[np.argsort(rank[members], kind="stable")]  # visit order within the leaf
+        dup = find_near_duplicates(x[members], np.zeros(len(members), dtype=np.int8), threshold)
+        keep[members[dup]] = False
+    kept = np.flatnonzero(keep)
+    if partition_out is not None:
+        partition_out.append(part if len(kept) == len(x) else part.subset(kept, x))
+    return kept
 
 
 def _prepare(
-    x: np.ndarray, cap: int, threshold: float | None, rng: np.random.Generator
-) -> tuple[np.ndarray, float, bool]:
-    """(rows used (float32 copy), share thinned as near-copies, subsampled?) of one side."""
+    x: np.ndarray,
+    cap: int | None,
+    threshold: float | None,
+    rng: np.random.Generator,
+    partition_out: list | None = None,
+) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    """(rows used (float32 copy), their row numbers in x, share thinned as near-copies, subsampled?)."""
     idx = unique_index(x)
-    subsampled = len(idx) > cap
+    subsampled = cap is not None and len(idx) > cap
     if subsampled:
         idx = idx[np.sort(rng.choice(len(idx), cap, replace=False))]
     rows = np.asarray(x[idx], dtype=np.float32)
-    kept = thin_near_copies(rows, threshold, rng)
-    return rows[kept], 1.0 - len(kept) / max(1, len(rows)), subsampled
+    kept = thin_near_copies(rows, threshold, rng, partition_out=partition_out)
+    share = 1.0 - len(kept) / max(1, len(rows))
+    if len(kept) < len(rows):
+        rows, idx = rows[kept], idx[kept]
+    return rows, idx, share, subsampled
 
 
-def _witness_jackknife(r: np.ndarray, f: np.ndarray, k: int) -> tuple[float, float]:
-    """(W, jackknife sd of W) for reference rows r (N, d) and synthetic rows f (M, d).
+def _witness_jackknife(
+    r: np.ndarray, f: np.ndarray, k: int, search: NeighbourSearch
+) -> tuple[float, float, dict[str, np.ndarray]]:
+    """(W, jackknife sd of W, points) for reference rows r (N, d) and synthetic rows f (M, d).
 
     Leaving out synthetic row j un-witnesses the reference rows it alone witnessed; leaving out
     reference row x removes its own term and widens the radius of rows that had x among their k nearest
-    (their (k+1)-th neighbour becomes the k-th), which may witness them.
+    (their (k+1)-th neighbour becomes the k-th), which may witness them. points: {"hit" (N,) bool
+    witnessed, "ref_neighbours" (N, k+1) positions of each row's nearest other reference rows}.
+
+    The reference → synthetic search may stop early once 2 synthetic rows lie within a row's radius
+    (the row is then witnessed and not by one row alone: all the jackknife needs to know).
     """
     n, m = len(r), len(f)
     tol = tolerance(np.concatenate([r[:1000], f[:1000]]))
     n_next = min(k + 1, n - 1)
-    rr_d, rr_i = knn_search(r, r, n_next, exclude_self=True)
+    ref_index = search.index(r, "reference")
+    rr = ref_index.knn(r, n_next, exclude=np.arange(n), label="reference → reference")
+    rr_d, rr_i = rr.dist, rr.index
     radius = rr_d[:, k - 1] + tol
     wider = (rr_d[:, k] if n_next > k else np.full(n, np.inf, dtype=np.float32)) + tol
-    rs_d, rs_i = knn_search(r, f, min(2, m))
+    syn_index = search.index(f, "synthetic")
+
+    def decide(d: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # What the jackknife reads from the answer: witnessed, witnessed twice, witnessed at the wider radius.
+        cols = [d[:, 0] <= radius[rows], d[:, 0] <= wider[rows]]
+        return np.stack(cols + ([d[:, 1] <= radius[rows]] if d.shape[1] > 1 else []), axis=1)
+
+    rs = syn_index.knn(r, min(2, m), stop_sq=radius, label="reference → synthetic", decide=decide)
+    rs_d, rs_i = rs.dist, rs.index
     hit = rs_d[:, 0] <= radius
     alone = hit & ((rs_d[:, 1] > radius) if m > 1 else True)
     n_hit = int(hit.sum())
@@ -164,17 +222,69 @@ def _witness_jackknife(r: np.ndarray, f: np.ndarray, k: int) -> tuple[float, flo
     w_without_ref = (n_hit - hit + gained) / (n - 1)
     var = (m - 1) / m * float(np.sum((w_without_syn - w_without_syn.mean()) ** 2))
     var += (n - 1) / n * float(np.sum((w_without_ref - w_without_ref.mean()) ** 2))
-    return n_hit / n, float(np.sqrt(var))
+    points = {"hit": hit, "ref_neighbours": rr_i}
+    if rr.check is not None or rs.check is not None:
+        points["witness_check"] = _witness_check(r, f, k, tol, hit, rs.check, rr.check)
+    return n_hit / n, float(np.sqrt(var)), points
 
 
-def _concentration(r: np.ndarray, f: np.ndarray, k: int) -> float | None:
-    """Synthetic self-hit share within the k-th-nearest-reference radius / its expectation."""
+def _witness_check(
+    r: np.ndarray,
+    f: np.ndarray,
+    k: int,
+    tol: float,
+    hit: np.ndarray,
+    syn_check: dict[str, np.ndarray] | None,
+    ref_check: dict[str, np.ndarray] | None,
+) -> dict[str, float]:
+    """End-to-end check of an approximate witness search: on the seeded sample of reference rows that
+    the approximate search was checked on, the witness flags from exact search (exact radius, exact
+    nearest synthetic row) against the flags used. {"rows", "agreement" (share of equal flags),
+    "witnessed_exact", "witnessed_used" (the two witnessed shares on the sample)}."""
+    check = syn_check if syn_check is not None else ref_check
+    rows = check["rows"]  # type: ignore[index]
+    radius = knn_search(r[rows], r, k + 1)[0][:, k] + tol  # itself first (exact repeats were dropped)
+    nearest = syn_check["dist"][:, 0] if syn_check is not None else knn_search(r[rows], f, 1)[0][:, 0]
+    exact_hit = nearest <= radius
+    diff = hit[rows].astype(np.float64) - exact_hit
+    return {
+        "rows": len(rows),
+        "agreement": float(np.mean(exact_hit == hit[rows])),
+        "witnessed_exact": float(np.mean(exact_hit)),
+        "witnessed_used": float(np.mean(hit[rows])),
+        # W's error from the approximate search, as an sd: its bias on the sample and that bias's
+        # standard error (the headline's interval is widened by it).
+        "approximation_sd": float(np.sqrt(np.mean(diff) ** 2 + np.var(diff) / max(1, len(rows)))),
+    }
+
+
+def _concentration(
+    r: np.ndarray, f: np.ndarray, k: int, search: NeighbourSearch, seed: int
+) -> tuple[float | None, int]:
+    """(synthetic self-hit share within the k-th-nearest-reference radius / its expectation, queries used).
+
+    The share is a mean over synthetic rows: above CONCENTRATION_QUERIES rows it is taken over a seeded
+    sample of them, each searched against every reference and synthetic row.
+    """
     if len(f) < 2:
-        return None
+        return None, 0
     tol = tolerance(np.concatenate([r[:1000], f[:1000]]))
-    radius = knn_search(f, r, k)[0][:, k - 1] + tol
-    nearest_other = knn_search(f, f, 1, exclude_self=True)[0][:, 0]
-    return float(np.mean(nearest_other <= radius)) / expected_self_hit(len(r), len(f), k)
+    rows = np.arange(len(f))
+    if len(f) > CONCENTRATION_QUERIES:
+        rng = np.random.default_rng([seed, 0xC0C0])
+        rows = np.sort(rng.choice(len(f), CONCENTRATION_QUERIES, replace=False))
+    q = f[rows]
+    radius = search.index(r, "reference").knn(q, k, label="synthetic → reference").dist[:, k - 1] + tol
+    found = search.index(f, "synthetic").knn(
+        q,
+        1,
+        exclude=rows,
+        stop_sq=radius,
+        label="synthetic → synthetic",
+        decide=lambda d, sub: (d[:, 0] <= radius[sub])[:, None],
+    )
+    share = float(np.mean(found.dist[:, 0] <= radius))
+    return share / expected_self_hit(len(r), len(f), k), len(rows)
 
 
 def _posterior_median(w: float, sd: float, n_ref: int, n_syn: int, k: int) -> float:
@@ -191,45 +301,59 @@ def estimate_coverage(
     fake: np.ndarray,
     *,
     k: int = K_WITNESS,
-    max_samples: int = 5_000,
+    max_samples: int | None = None,
     seed: int = 0,
     near_duplicate_threshold: float | None = 0.95,
     thin_reference: bool = False,
     z: float = Z90,
+    search: NeighbourSearch | None = None,
+    keep_points: bool = False,
 ) -> dict:
     """The headline coverage of `real` by `fake`: point, 90% interval, resolution (module docstring).
 
     Args:
         real: (N, d) reference embeddings; fake: (M, d) synthetic embeddings (memmaps are fine: only the
             rows used are copied).
-        k: witness neighbours. max_samples: per-side cap (seeded subsample above it).
+        k: witness neighbours. max_samples: None (default) uses every row; a number subsamples each side
+            above it first (seeded): the subsample path, only when asked for.
         seed: seeds the subsamples and the thinning order. near_duplicate_threshold: cosine at which
             synthetic rows count as near-copies of each other and are thinned (None: keep all).
         thin_reference: thin the reference's own near-copies too (default False: see module docstring).
         z: normal quantile of the interval (1.645: 90%); the same tail of Student's t with min(N, M) − 1
             degrees of freedom is used (the jackknife's variance is itself uncertain with few rows).
+        search: the neighbour search (None: `NeighbourSearch()` with its defaults, local engine).
+        keep_points: add "points" (not JSON-able): {"hit" (n,) bool, "ref_neighbours" (n, k+1),
+            "ref_rows" (n,) row numbers in `real` of the reference rows used}.
     Returns:
         {"coverage" (point, 0-1), "interval" [low, high] (0-1), "interval_raw" [low, high or None when
         unbounded], "mle" (f⁻¹(W), unclipped, None when unbounded), "resolution" (reference rows, of the
         reference as given), "resolution_share", "k", "witnessed" (W), "witnessed_sd",
-        "expected_witnessed" (f(1)), "concentration", "n_reference", "n_synthetic" (rows used),
-        "subsampled", "thinned_share" {"synthetic", "reference"}}.
+        "expected_witnessed" (f(1)), "concentration", "concentration_queries", "n_reference",
+        "n_synthetic" (rows used), "subsampled", "thinned_share" {"synthetic", "reference"},
+        "neighbours" (`NeighbourSearch.report()`: exact or partitioned, with the measured recall)}.
     Raises:
         ValueError: fewer than 2 distinct rows on a side.
-    Cost: O((N + M)·N·d) time for the neighbour searches, O(block · max(N, M)) memory.
+    Cost: exact: O((N + M)·N·d); partitioned: O((N + M)·probes·LEAF_ROWS·d) plus the recall checks.
     """
+    search = search or NeighbourSearch()
     rng = np.random.default_rng(seed)
     n_given = len(real)
-    r, thin_r, sub_r = _prepare(real, max_samples, near_duplicate_threshold if thin_reference else None, rng)
-    f, thin_f, sub_f = _prepare(fake, max_samples, near_duplicate_threshold, rng)
+    thin_ref = near_duplicate_threshold if thin_reference else None
+    r, r_rows, thin_r, sub_r = _prepare(real, max_samples, thin_ref, rng)
+    built: list = []
+    f, _, thin_f, sub_f = _prepare(fake, max_samples, near_duplicate_threshold, rng, built)
     n, m = len(r), len(f)
     if n < 2 or m < 2:
         raise ValueError(f"coverage needs ≥ 2 distinct rows per side (got reference {n}, synthetic {m})")
     k = max(1, min(int(k), n - 1))
-    w, sd = _witness_jackknife(r, f, k)
+    if built and search.options.leaf_rows == LEAF_ROWS:
+        search.index(f, "synthetic", partition=built[0])
+    w, sd, points = _witness_jackknife(r, f, k, search)
     # One synthetic row witnesses ~k reference rows: with no or few witnesses the jackknife sees no
     # spread, but the count cannot be known better than one synthetic row's worth.
     sd = max(sd, k / n)
+    if "witness_check" in points:  # an approximate search: its measured error widens the interval
+        sd = float(np.hypot(sd, points["witness_check"]["approximation_sd"]))
     # Small-sample quantile: a jackknife over few rows estimates its variance poorly (Student t, M − 1 df).
     z = float(student_t.ppf(student_t.cdf(z, np.inf), max(1, min(n, m) - 1)))
     low = _invert(w - z * sd, n, m, k)
@@ -241,7 +365,8 @@ def estimate_coverage(
     point = float(np.clip(point, low, high_clipped))
     slope = float(witness_curve(1.0, n, m, k)[0] - witness_curve(0.99, n, m, k)[0]) / 0.01
     share = min(1.0, z * sd / slope) if slope > 0 else 1.0
-    return {
+    concentration, n_conc = _concentration(r, f, k, search, seed)
+    out = {
         "coverage": point,
         "interval": [float(low), float(high_clipped)],
         "interval_raw": [float(low), None if high is None else float(high)],
@@ -252,9 +377,16 @@ def estimate_coverage(
         "witnessed": w,
         "witnessed_sd": sd,
         "expected_witnessed": float(witness_curve(1.0, n, m, k)[0]),
-        "concentration": _concentration(r, f, k),
+        "concentration": concentration,
+        "concentration_queries": n_conc,
         "n_reference": n,
         "n_synthetic": m,
         "subsampled": bool(sub_r or sub_f),
         "thinned_share": {"synthetic": thin_f, "reference": thin_r},
+        "neighbours": search.report(),
     }
+    if "witness_check" in points:
+        out["neighbours"]["witness_check"] = points.pop("witness_check")
+    if keep_points:
+        out["points"] = {**points, "ref_rows": r_rows}
+    return out

@@ -98,6 +98,24 @@ def _uncovered(cov: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _rare(cov: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The long-tail line and the largest rare regions (small reference regions with no synthetic row)."""
+    from hf_synth.quality.readout import rare_summary
+
+    line = rare_summary(cov.get("rare"))
+    if line is None:
+        return None
+    regions = [
+        {
+            "n": i,
+            "rows": region.get("n_reference"),
+            "examples": [escape_block(x, 300, quote=True) for x in list(region.get("examples") or [])[:2]],
+        }
+        for i, region in enumerate((cov.get("rare") or {}).get("regions", [])[:5], 1)
+    ]
+    return {"summary": escape_inline(line, 300), "regions": regions}
+
+
 def _map(block: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The coverage map's image, page and legend (None when no map was drawn)."""
     if not block or not block.get("png") or not block.get("html"):
@@ -142,6 +160,7 @@ def coverage(f: CardFacts) -> dict[str, Any]:
             "definition": escape_inline(definition, 400) if definition else None,
             "knn_missing": not cov.get("knn"),
             "uncovered": _uncovered(cov),
+            "rare": _rare(cov),
             "synthetic": sizes.get("synthetic"),
             "reference": sizes.get("reference"),
             "model": model_name(cov.get("model")),
