@@ -8,7 +8,7 @@ OUT ?= out
 DRY_RUN ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench push clean
+.PHONY: install demo test lint bench bench-long push clean
 
 install: $(STAMP)
 
@@ -36,7 +36,18 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_resume.py
 	$(PY) benchmarks/bench_engine_http.py
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_ratelimit.py
 	$(PY) benchmarks/bench_coverage.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_coverage_1m.py --minilm-texts 0
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_longtail.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_coverage_map.py --n 100000
+
+# The long ones (20-40 minutes each on 2 cores): the coverage calibration, gap filling with the local
+# model, the local judge's agreement.
+bench-long: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_calibration.py --seeds 40
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_gap_fill.py --per-topic 2 --extra 120 --out $(OUT)/bench_gap_fill
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_local_judge.py
 
 push: $(STAMP)
 	$(VENV)/bin/hf-synth release dataset_scripts --out $(OUT)/release $(if $(DRY_RUN),--dry-run,)

@@ -10,14 +10,13 @@ answers of that tick, never a row reported finished, and never half-writes a row
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from hf_synth.generation.backends.base import BatchSlots, Usage
+from hf_synth.generation.sqlite_file import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -55,40 +54,14 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
-class RunStore:
+class RunStore(SqliteFile):
     """Finished slots, failed attempts, usage and open batches of one output folder."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection used from the event loop thread only; WAL keeps readers and the writer apart
-        # and synchronous=NORMAL is durable against process crashes, which is what resume needs.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
         if "slots" not in columns:  # a store written before batches recorded their slots
             self._db.execute("ALTER TABLE batches ADD COLUMN slots TEXT")
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> RunStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # --- slots ---------------------------------------------------------------------------------
 

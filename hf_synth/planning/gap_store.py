@@ -9,13 +9,12 @@ never reused, not even for slots withdrawn when the budget stopped a round.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hf_synth.generation.sqlite_file import SqliteFile
 from hf_synth.planning.gaps import GAP_SLOT_BASE, GapSlot
 
 __all__ = ["GapStore"]
@@ -31,35 +30,11 @@ CREATE TABLE IF NOT EXISTS gap_state (name TEXT PRIMARY KEY, data TEXT NOT NULL)
 """
 
 
-class GapStore:
+class GapStore(SqliteFile):
     """Gap slots, round records and the loop's state of one output folder."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> GapStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def slots(self) -> list[GapSlot]:
         """Every stored gap slot, by slot id."""

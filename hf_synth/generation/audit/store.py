@@ -11,13 +11,12 @@ table of its own so the generation engine never sees a judge batch.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 from hf_synth.generation.backends.base import BatchSlots, Usage
+from hf_synth.generation.sqlite_file import SqliteFile
 
 __all__ = ["VerdictStore"]
 
@@ -56,36 +55,12 @@ CREATE TABLE IF NOT EXISTS audit_batches (
 """
 
 
-class VerdictStore:
+class VerdictStore(SqliteFile):
     """Verdicts, audit usage, settled rows and judge batches of one output folder (a SQLite file shared with
     the run store; its own connection, its own tables)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> VerdictStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA, timeout=30)
 
     # --- verdicts ------------------------------------------------------------------------------------
 
