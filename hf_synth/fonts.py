@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,3 +84,22 @@ def undrawable(text: str) -> str:
         if not ch.isspace() and ord(ch) not in drawable and ch not in out:
             out.append(ch)
     return "".join(out)
+
+
+@contextmanager
+def drawing_fonts() -> Iterator[None]:
+    """matplotlib's ``font.family`` set to :func:`chart_families` for the drawing inside the block.
+
+    The CJK fallback has a regular face only; for bold text matplotlib uses it and logs that it did, a
+    note every drawing would print, so the font manager's log is raised to errors for the block.
+    """
+    import matplotlib
+
+    fm_log = logging.getLogger("matplotlib.font_manager")
+    level = fm_log.level
+    fm_log.setLevel(logging.ERROR)
+    try:
+        with matplotlib.rc_context({"font.family": list(chart_families())}):
+            yield
+    finally:
+        fm_log.setLevel(level)

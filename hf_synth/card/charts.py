@@ -14,11 +14,10 @@ import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hf_synth.fonts import chart_families
+from hf_synth.fonts import drawing_fonts
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def bar_chart(
     """
     with (
         warnings.catch_warnings(record=True) as caught,
-        matplotlib.rc_context({"font.family": list(chart_families())}),
+        drawing_fonts(),
     ):
         warnings.simplefilter("always")
         _draw(path, title, labels, target, realised, judged)

@@ -12,7 +12,6 @@ import textwrap
 import warnings
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
@@ -20,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from hf_synth.fonts import chart_families
+from hf_synth.fonts import drawing_fonts
 from hf_synth.quality.map.layers import MapLayers, density_shade, short_label
 
 __all__ = ["REGION_COLOUR", "write_png"]
@@ -44,7 +43,7 @@ def write_png(layers: MapLayers, path: Path, *, title: str, footnote: str, seed:
     """Draw `layers` into a PNG at `path` (1,200 × 1,000 px) and return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fonts resolve when a text is created, so the fallback list must be active for the whole drawing.
-    with matplotlib.rc_context({"font.family": list(chart_families())}), warnings.catch_warnings():
+    with drawing_fonts(), warnings.catch_warnings():
         # A script none of the installed fonts covers renders as boxes; that is cosmetic, not an error.
         warnings.filterwarnings("ignore", message=".*[Gg]lyph.*missing.*")
         fig = _draw(layers, title=title, footnote=footnote, seed=seed)
