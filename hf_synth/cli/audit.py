@@ -9,13 +9,11 @@ with the `label_verified` and `judged_<dimension>` columns.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from hf_synth.cli.command import command
-from hf_synth.cli.resume import generation_backend
+from hf_synth.cli.resume import read_folder, rerun
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +87,10 @@ def audit_overrides(args: argparse.Namespace) -> dict[str, Any]:
 @command
 def run(args: argparse.Namespace) -> int:
     """Audit the folder, then print the summary; exit 1 when validation failed."""
-    from hf_synth.cli.summary import summary
-    from hf_synth.errors import UsageError
     from hf_synth.generation.audit.setup import with_audit
-    from hf_synth.pipeline import RunOptions, generate
     from hf_synth.recipe import load_recipe, resolve_data_path
 
-    folder = Path(args.dir)
-    report_path = folder / "report.json"
-    recipe_path = Path(args.recipe) if args.recipe else folder / "recipe.yaml"
-    if not report_path.is_file():
-        raise UsageError(
-            f"{report_path} not found: `hf-synth audit` needs a folder made by `hf-synth generate`"
-        )
-    if not recipe_path.is_file():
-        raise UsageError(f"{recipe_path} not found: pass the recipe that made {folder} with --recipe")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
+    folder, report, recipe_path = read_folder(args, "audit")
     recipe = with_audit(load_recipe(recipe_path), audit_overrides(args))
     ref = recipe.reference
     if ref is not None and "://" not in ref.path and not resolve_data_path(ref.path).is_file():
@@ -113,18 +99,4 @@ def run(args: argparse.Namespace) -> int:
             "reference %s not found: coverage is not measured (pass the recipe with --recipe)", ref.path
         )
         recipe = recipe.model_copy(update={"reference": None})
-    backend, model = generation_backend(report, args.model)
-    result = generate(
-        recipe,
-        folder,
-        RunOptions(
-            backend=backend,
-            model=model,
-            limit=(report.get("plan") or {}).get("limit"),
-            progress=not args.no_progress,
-            quality=not args.no_quality,
-            budget_usd=args.budget,
-        ),
-    )
-    print(summary(result.folder, result.report, result.stats))
-    return 0 if result.ok else result.exit_code
+    return rerun(recipe, folder, report, args, quality=not args.no_quality)

@@ -9,12 +9,11 @@ under-filled reference regions, and the data files, report and card are rewritte
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from hf_synth.cli.command import command
-from hf_synth.cli.resume import generation_backend
+from hf_synth.cli.resume import read_folder, rerun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,21 +62,10 @@ def fill_overrides(args: argparse.Namespace) -> dict[str, Any]:
 @command
 def run(args: argparse.Namespace) -> int:
     """Fill the folder's gaps, then print the summary; exit 1 when validation failed."""
-    from hf_synth.cli.summary import summary
     from hf_synth.errors import UsageError
-    from hf_synth.pipeline import RunOptions, generate
     from hf_synth.recipe import load_recipe, parse_recipe, resolve_data_path
 
-    folder = Path(args.dir)
-    report_path = folder / "report.json"
-    recipe_path = Path(args.recipe) if args.recipe else folder / "recipe.yaml"
-    if not report_path.is_file():
-        raise UsageError(
-            f"{report_path} not found: `hf-synth fill-gaps` needs a folder made by `hf-synth generate`"
-        )
-    if not recipe_path.is_file():
-        raise UsageError(f"{recipe_path} not found: pass the recipe that made {folder} with --recipe")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
+    folder, report, recipe_path = read_folder(args, "fill-gaps")
     data = load_recipe(recipe_path).model_dump(mode="python")
     if data.get("reference") is None:
         raise UsageError(
@@ -89,18 +77,4 @@ def run(args: argparse.Namespace) -> int:
     if "://" not in ref_path and not resolve_data_path(ref_path).is_file():
         raise UsageError(f"reference {ref_path} not found: pass it with --reference PATH (or --recipe)")
     data["fill"] = {**(data.get("fill") or {}), **fill_overrides(args)}
-    recipe = parse_recipe(data, str(recipe_path))
-    backend, model = generation_backend(report, args.model)
-    result = generate(
-        recipe,
-        folder,
-        RunOptions(
-            backend=backend,
-            model=model,
-            limit=(report.get("plan") or {}).get("limit"),
-            progress=not args.no_progress,
-            budget_usd=args.budget,
-        ),
-    )
-    print(summary(result.folder, result.report, result.stats))
-    return 0 if result.ok else result.exit_code
+    return rerun(parse_recipe(data, str(recipe_path)), folder, report, args)
