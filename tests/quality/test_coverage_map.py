@@ -22,7 +22,7 @@ from PIL import Image
 from hf_synth.quality.map import HTML_NAME, PNG_NAME, render_coverage_map
 from hf_synth.quality.map.layers import category_codes, region_outline, seeded_sample
 from hf_synth.quality.map.projection import Projection, choose_fit_rows, place_among, project_2d
-from tests.support.browser import DevTools, needs_chromium
+from tests.support.browser import DevTools, map_state, needs_chromium, open_page
 
 # --------------------------------------------------------------------------------------------- fixtures
 
@@ -272,33 +272,8 @@ def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path)
     syn_lab = small_sets[7]
     browser = DevTools(tmp_path / "profile")
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"}, session=False)
-        browser.session = browser.send(
-            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, session=False
-        )["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            browser.send(f"{domain}.enable")
-        browser.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
-        )
-        browser.send("Page.navigate", {"url": (out / HTML_NAME).as_uri()})
-        browser.wait_for("Page.loadEventFired")
-        state = browser.evaluate(
-            """(async () => {
-                const gd = document.getElementById('coverage-map');
-                for (let i = 0; i < 100 && !(gd && gd._fullLayout); i++) {
-                  await new Promise(r => setTimeout(r, 100));
-                }
-                return {
-                  traces: gd._fullData.map(t => [t.type, t.name, (t.x || []).length]),
-                  markers: gd.querySelectorAll('.scatterlayer .point').length,
-                  heatmap: gd.querySelectorAll('.heatmaplayer image').length,
-                  legend: [...gd.querySelectorAll('.legend .legendtext')].map(e => e.textContent),
-                  annotations: [...gd.querySelectorAll('.annotation-text')].map(e => e.textContent),
-                };
-            })()"""
-        )
+        open_page(browser, out / HTML_NAME)
+        state = map_state(browser)
         names = [name for _, name, _ in state["traces"]]
         assert state["heatmap"] == 1, "reference density layer missing"
         assert state["markers"] >= 480 + 360, f"expected every sampled point drawn, got {state['markers']}"
