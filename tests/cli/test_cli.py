@@ -115,7 +115,8 @@ def test_backend_refusal_exits_4(tmp_path: Path) -> None:
 def test_ctrl_c_mid_run_exits_130_keeps_rows_and_resumes(tmp_path: Path) -> None:
     path = write_recipe(tmp_path)
     out = tmp_path / "out"
-    with MessagesServer(api_key=KEY, latency=0.3) as srv:
+    # 1 s per answer: the run (24 rows, 2 at a time) outlasts the signal even on a loaded machine.
+    with MessagesServer(api_key=KEY, latency=1.0) as srv:
         env = dict(os.environ, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=srv.url)
         proc = subprocess.Popen(
             generate_cmd(path, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
