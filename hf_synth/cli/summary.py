@@ -12,10 +12,9 @@ from hf_synth.dataset.report import Report
 def _coverage_line(cov: dict[str, Any] | None) -> str:
     if not cov:
         return "coverage    - (no reference set in the recipe)"
-    line = f"coverage    {cov['coverage']:.3f} of the reference"
-    interval = cov.get("coverage_interval")
-    if interval:
-        line += f" (90%: {interval[0]:.2f}-{interval[1]:.2f})"
+    line = "coverage    " + _with_interval(
+        {"coverage": cov["coverage"], "interval": cov.get("coverage_interval")}
+    ) + " of the reference"
     if cov.get("warnings"):
         line += f"; {len(cov['warnings'])} warning(s) in report.json"
     return line
@@ -56,8 +55,9 @@ def summary(folder: Path, report: Report, stats: Any | None = None) -> str:
     if gap_rows:
         made += f" ({gen['rows'] - gap_rows} planned + {gap_rows} gap rows)"
     lines = [
-        f"rows        {made} in {len(targets['strata'])} strata, splits "
-        + ", ".join(f"{k}={v}" for k, v in targets["splits"].items()),
+        f"rows        {made} in {len(targets['strata'])} strata, {'planned ' if gap_rows else ''}splits "
+        + ", ".join(f"{k}={v}" for k, v in targets["splits"].items())
+        + (" (gap rows come on top)" if gap_rows else ""),
         f"edge cases  {sum(edges.values())} (" + ", ".join(f"{k}={v}" for k, v in edges.items()) + ")",
     ]
     for note in report.plan.get("notes") or []:
