@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from PIL import Image
 from hf_synth.quality.map import HTML_NAME, PNG_NAME, render_coverage_map
 from hf_synth.quality.map.layers import category_codes, region_outline, seeded_sample
 from hf_synth.quality.map.projection import Projection, choose_fit_rows, place_among, project_2d
-from tests.support.browser import DevTools, map_state, needs_chromium, open_page
+from tests.support.browser import DevTools, hover_point, map_state, needs_chromium, open_page
 
 # --------------------------------------------------------------------------------------------- fixtures
 
@@ -285,33 +284,7 @@ def test_page_draws_points_and_hover_in_chromium(rendered, small_sets, tmp_path)
         # Hover the row whose text is markup + a closing script tag: plotly must show it literally.
         row = 5
         trace_name = next(n for n in names if n.startswith(f"topic-{syn_lab[row]} "))
-        point = browser.evaluate(
-            f"""(() => {{
-                const gd = document.getElementById('coverage-map');
-                // gd.data holds the page's input (arrays base64-encoded); _fullData the decoded arrays.
-                const t = gd._fullData.find(t => t.name === {json.dumps(trace_name)});
-                const i = t.text.findIndex(s => s.includes('カードが届きません'));
-                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-                const box = gd.getBoundingClientRect();
-                if (i < 0) return null;
-                return [box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])];
-            }})()"""
-        )
-        assert point is not None, f"the markup row is not among the points of {trace_name!r}"
-        for dx in (0.0, 0.5):
-            browser.send(
-                "Input.dispatchMouseEvent", {"type": "mouseMoved", "x": point[0] + dx, "y": point[1]}
-            )
-        hover = browser.evaluate(
-            """(async () => {
-                for (let i = 0; i < 50; i++) {
-                  const t = document.querySelector('.hoverlayer .hovertext');
-                  if (t) return t.textContent;
-                  await new Promise(r => setTimeout(r, 100));
-                }
-                return null;
-            })()"""
-        )
+        hover = hover_point(browser, trace_name, "カードが届きません")
         assert hover is not None, "no hover label appeared over a synthetic point"
         assert (
             "カードが届きません <b>bold?</b> &" in hover
