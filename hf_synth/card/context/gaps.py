@@ -22,13 +22,13 @@ _FROM = {
 
 
 def _coverage(m: Mapping[str, Any] | None) -> SafeMd:
-    """ "58% (90% interval 44-71%)", or a dash."""
+    """ "58.2% (90% interval 44.0%-71.3%)", or a dash: one decimal, so a small set's move shows."""
     if not m or m.get("coverage") is None:
         return SafeMd("—")
     interval = m.get("interval")
     if interval:
-        return SafeMd(f"{pct(m['coverage'], 0)} (90% interval {pct(interval[0], 0)}-{pct(interval[1], 0)})")
-    return SafeMd(pct(m["coverage"], 0))
+        return SafeMd(f"{pct(m['coverage'])} (90% interval {pct(interval[0])}-{pct(interval[1])})")
+    return SafeMd(pct(m["coverage"]))
 
 
 def _cost(cost: Mapping[str, Any] | None) -> SafeMd:
