@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hf_synth.generation.backends.base import BatchSlots, Usage
-from hf_synth.generation.sqlite_file import SqliteFile
+from hf_synth.generation.backends.base import Usage
+from hf_synth.generation.sqlite_file import BatchRecords
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
-class RunStore(SqliteFile):
+class RunStore(BatchRecords):
     """Finished slots, failed attempts, usage and open batches of one output folder."""
 
     def __init__(self, path: str | Path) -> None:
@@ -189,28 +189,3 @@ class RunStore(SqliteFile):
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters"))
 
-    # --- Message Batches (the BatchStore protocol of the anthropic backend) ----------------------
-
-    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None:
-        """Record a submitted batch: its custom ids and, per custom id, (request key, slot ids)."""
-        meta = json.dumps({cid: [key, list(ids)] for cid, (key, ids) in (slots or {}).items()})
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO batches (batch_id, custom_ids, open, slots) VALUES (?, ?, 1, ?)",
-                (batch_id, json.dumps(custom_ids), meta),
-            )
-
-    def open_batches(self) -> list[tuple[str, list[str]]]:
-        cur = self._db.execute("SELECT batch_id, custom_ids FROM batches WHERE open = 1")
-        return [(bid, json.loads(ids)) for bid, ids in cur]
-
-    def batch_slots(self, batch_id: str) -> BatchSlots:
-        """custom id → (request key, slot ids) of a batch ({} for batches saved without them)."""
-        row = self._db.execute("SELECT slots FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-        if row is None or not row[0]:
-            return {}
-        return {cid: (key, tuple(ids)) for cid, (key, ids) in json.loads(row[0]).items()}
-
-    def close_batch(self, batch_id: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE batches SET open = 0 WHERE batch_id = ?", (batch_id,))

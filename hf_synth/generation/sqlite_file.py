@@ -8,13 +8,16 @@ outside explicit `BEGIN IMMEDIATE` transactions, and a context manager that clos
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
-__all__ = ["SqliteFile"]
+from hf_synth.generation.backends.base import BatchSlots
+
+__all__ = ["BatchRecords", "SqliteFile"]
 
 
 class SqliteFile:
@@ -52,3 +55,39 @@ class SqliteFile:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+class BatchRecords(SqliteFile):
+    """A store that records Message Batches (the backend's BatchStore protocol) in its table `BATCH_TABLE`
+    (columns batch_id, custom_ids, open, slots), so a crashed process resumes polling, never resubmits."""
+
+    BATCH_TABLE = "batches"
+
+    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None:
+        """Record a submitted batch: its custom ids and, per custom id, (request key, slot ids)."""
+        meta = json.dumps({cid: [key, list(ids)] for cid, (key, ids) in (slots or {}).items()})
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO {self.BATCH_TABLE} (batch_id, custom_ids, open, slots) "
+                "VALUES (?, ?, 1, ?)",
+                (batch_id, json.dumps(custom_ids), meta),
+            )
+
+    def open_batches(self) -> list[tuple[str, list[str]]]:
+        """(batch id, custom ids) of every batch not yet closed."""
+        cur = self._db.execute(f"SELECT batch_id, custom_ids FROM {self.BATCH_TABLE} WHERE open = 1")
+        return [(bid, json.loads(ids)) for bid, ids in cur]
+
+    def batch_slots(self, batch_id: str) -> BatchSlots:
+        """custom id → (request key, slot ids) of a batch ({} for batches saved without them)."""
+        row = self._db.execute(
+            f"SELECT slots FROM {self.BATCH_TABLE} WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        if row is None or not row[0]:
+            return {}
+        return {cid: (key, tuple(ids)) for cid, (key, ids) in json.loads(row[0]).items()}
+
+    def close_batch(self, batch_id: str) -> None:
+        """Mark a batch's results as taken."""
+        with self._tx() as db:
+            db.execute(f"UPDATE {self.BATCH_TABLE} SET open = 0 WHERE batch_id = ?", (batch_id,))

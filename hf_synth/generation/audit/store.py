@@ -15,8 +15,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from hf_synth.generation.backends.base import BatchSlots, Usage
-from hf_synth.generation.sqlite_file import SqliteFile
+from hf_synth.generation.backends.base import Usage
+from hf_synth.generation.sqlite_file import BatchRecords
 
 __all__ = ["VerdictStore"]
 
@@ -55,9 +55,11 @@ CREATE TABLE IF NOT EXISTS audit_batches (
 """
 
 
-class VerdictStore(SqliteFile):
+class VerdictStore(BatchRecords):
     """Verdicts, audit usage, settled rows and judge batches of one output folder (a SQLite file shared with
     the run store; its own connection, its own tables)."""
+
+    BATCH_TABLE = "audit_batches"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, _SCHEMA, timeout=30)
@@ -149,25 +151,3 @@ class VerdictStore(SqliteFile):
         ).fetchone()
         return None if row is None else list(json.loads(row[0]))
 
-    def save_batch(self, batch_id: str, custom_ids: list[str], slots: BatchSlots | None = None) -> None:
-        meta = json.dumps({cid: [key, list(ids)] for cid, (key, ids) in (slots or {}).items()})
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO audit_batches (batch_id, custom_ids, open, slots) "
-                "VALUES (?, ?, 1, ?)",
-                (batch_id, json.dumps(custom_ids), meta),
-            )
-
-    def open_batches(self) -> list[tuple[str, list[str]]]:
-        cur = self._db.execute("SELECT batch_id, custom_ids FROM audit_batches WHERE open = 1")
-        return [(bid, json.loads(ids)) for bid, ids in cur]
-
-    def batch_slots(self, batch_id: str) -> BatchSlots:
-        row = self._db.execute("SELECT slots FROM audit_batches WHERE batch_id = ?", (batch_id,)).fetchone()
-        if row is None or not row[0]:
-            return {}
-        return {cid: (key, tuple(ids)) for cid, (key, ids) in json.loads(row[0]).items()}
-
-    def close_batch(self, batch_id: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE audit_batches SET open = 0 WHERE batch_id = ?", (batch_id,))
