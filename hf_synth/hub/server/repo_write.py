@@ -328,29 +328,26 @@ class RepoWriteRoutes(RepoReadRoutes):
         self.repo_access(ref, write=True)
         body = self.json_body()
         tag = check_ref_name(_field(body, "tag", str, "").strip(), "tag")
-        store = self.server.store
-        with store.lock(ref):
-            oid = self.resolve_rev(ref, rev)
-            refs = store.refs(ref)
-            if tag in refs["tags"]:
-                raise HttpError(409, f"Tag {tag} already exists (at {refs['tags'][tag]})")
-            refs["tags"][tag] = oid
-            store.save_refs(ref, refs)
-        self.send_json({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": oid})
+        self._add_ref(ref, "tags", tag, rev, f"refs/tags/{tag}")
 
     def create_branch(self, ref: RepoRef, branch: str) -> None:
         self.repo_access(ref, write=True)
         body = self.json_body()
         start = check_revision(_field(body, "startingPoint", str, DEFAULT_BRANCH))
+        self._add_ref(ref, "branches", branch, start, f"refs/heads/{branch}")
+
+    def _add_ref(self, ref: RepoRef, kind: str, name: str, rev: str, full_name: str) -> None:
+        """Point a new tag or branch (`kind`: "tags" | "branches") at `rev`; 409 when the name is taken."""
         store = self.server.store
         with store.lock(ref):
-            oid = self.resolve_rev(ref, start)
+            oid = self.resolve_rev(ref, rev)
             refs = store.refs(ref)
-            if branch in refs["branches"]:
-                raise HttpError(409, f"Branch {branch} already exists")
-            refs["branches"][branch] = oid
+            if name in refs[kind]:
+                label = "Tag" if kind == "tags" else "Branch"
+                raise HttpError(409, f"{label} {name} already exists (at {refs[kind][name]})")
+            refs[kind][name] = oid
             store.save_refs(ref, refs)
-        self.send_json({"name": branch, "ref": f"refs/heads/{branch}", "targetCommit": oid})
+        self.send_json({"name": name, "ref": full_name, "targetCommit": oid})
 
     def delete_ref(self, ref: RepoRef, kind: str, name: str) -> None:
         self.repo_access(ref, write=True)
