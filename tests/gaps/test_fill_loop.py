@@ -7,6 +7,7 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pytest
@@ -128,17 +129,25 @@ def test_new_values_false_keeps_the_recipes_labels(
     assert skipped and all("fill.new_values" in reg["skipped"] for reg in skipped)
 
 
-def test_without_label_columns_the_blind_judge_labels_the_gap_rows(
-    server: MessagesServer, reference: Path, tmp_path: Path
-) -> None:
+def _judged_reference(
+    server: MessagesServer, reference: Path
+) -> tuple[list[dict[str, str]], ExampleWriter, dict[str, Any]]:
+    """A reference without label columns, a loopback writer whose judge reads a reference text as its intent
+    (when that intent is a topic, else "unclear"), and a one-round gap-filling recipe quoting any texts."""
     rows = list(csv.DictReader(reference.open(encoding="utf-8")))
-    # The judge reads a reference text as its intent when that intent is a topic, else "unclear".
     writer = ExampleWriter(labels={r["text"]: {"topic": r["intent"]} for r in rows})
     server.responder = writer
     data = recipe_data(
         reference, fill={"target": 1.0, "rounds": 1}, examples={"per_request": 3, "from": "any"}
     )
     data["reference"] = {"path": str(reference), "text_column": "text"}
+    return rows, writer, data
+
+
+def test_without_label_columns_the_blind_judge_labels_the_gap_rows(
+    server: MessagesServer, reference: Path, tmp_path: Path
+) -> None:
+    rows, writer, data = _judged_reference(server, reference)
     # Half the topics appear only in the gap rows: the plan leaves them empty.
     data["strata"] = {"by": ["topic"], "counts": {t: (8 if t in TOPICS[:2] else 0) for t in TOPICS}}
     data.pop("size")
@@ -163,13 +172,7 @@ def test_without_label_columns_the_blind_judge_labels_the_gap_rows(
 def test_with_an_audit_block_its_judge_labels_the_gap_rows_and_audits_them(
     server: MessagesServer, reference: Path, tmp_path: Path
 ) -> None:
-    rows = list(csv.DictReader(reference.open(encoding="utf-8")))
-    writer = ExampleWriter(labels={r["text"]: {"topic": r["intent"]} for r in rows})
-    server.responder = writer
-    data = recipe_data(
-        reference, fill={"target": 1.0, "rounds": 1}, examples={"per_request": 3, "from": "any"}
-    )
-    data["reference"] = {"path": str(reference), "text_column": "text"}
+    rows, _writer, data = _judged_reference(server, reference)
     data["audit"] = {"on_disagree": "flag", "min_agreement": 0.0}
     out = tmp_path / "out"
     result = run(data, out)
