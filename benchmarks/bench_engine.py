@@ -17,7 +17,7 @@ concurrency C bounds the rate at C / latency requests/s.
    encoding (a download) is replaced by a 4-characters-per-token count in its script: the benchmark is
    offline.
 
-    python benchmarks/bench_engine.py [--latency 0.1] [--levels 8,32,128] [--seconds 6] [--profile]
+    python benchmarks/bench_engine.py [--latency 0.1] [--levels 8,32,128] [--seconds 6] [--profile] [--repeat 3]
                                       [--curator-python .venv-curator/bin/python] [--compare 32,128]
 """
 
@@ -29,6 +29,7 @@ import collections
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,44 +231,61 @@ assert len(getattr(result, "dataset", result)) == rows
 """
 
 
-def compare(url: str, levels: list[int], rows: int, curator_python: str | None, latency: float) -> None:
-    print(f"\nwhole processes, imports included, {rows} rows, latency {latency * 1000:.0f} ms")
-    print("concurrency  hf-synth rows/s  curator rows/s  ratio")
+def compare(
+    url: str, levels: list[int], rows: int, curator_python: str | None, latency: float, repeat: int
+) -> None:
+    print(
+        f"\nwhole processes, imports included, {rows} rows, latency {latency * 1000:.0f} ms, "
+        f"median of {repeat} alternating runs (min-max)"
+    )
+    print("concurrency  hf-synth rows/s        curator rows/s         ratio")
     with tempfile.TemporaryDirectory() as tmp:
         for c in levels:
             recipe = Path(tmp) / f"r{c}.yaml"
             recipe.write_text(yaml.safe_dump(recipe_data(c, rows, c)))
             env = dict(os.environ, ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY="bench-key")
-            ours_cmd = [
-                sys.executable,
-                "-m",
-                "hf_synth.cli",
-                "generate",
-                str(recipe),
-                "--out",
-                str(Path(tmp) / f"out{c}"),
-                "--backend",
-                "anthropic",
-                "--no-progress",
-                "--no-quality",
-            ]
-            ours = rows / whole_process(ours_cmd, env)
-            theirs = None
-            if curator_python:
-                cenv = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "ANTHROPIC_BASE_URL")}
-                cenv.update(
-                    TELEMETRY_ENABLED="false",
-                    CURATOR_DISABLE_CACHE="1",
-                    HOME=tmp,
-                    CURATOR_CACHE_DIR=str(Path(tmp) / f"cur{c}"),
-                    LITELLM_LOCAL_MODEL_COST_MAP="True",
-                    HF_HUB_OFFLINE="1",
-                    HF_DATASETS_OFFLINE="1",
-                )
-                cmd = [curator_python, "-c", CURATOR_SCRIPT, url, str(rows), str(c)]
-                theirs = rows / whole_process(cmd, cenv)
-            shown = f"{theirs:>14.1f}  {ours / theirs:>4.2f}x" if theirs else "  (not installed)"
-            print(f"{c:>11}  {ours:>15.1f}{shown}", flush=True)
+            ours_s: list[float] = []
+            theirs_s: list[float] = []
+            for r in range(repeat):
+                out = (
+                    Path(tmp) / f"out{c}-{r}"
+                )  # a fresh folder each time: a re-run would resume, not generate
+                ours_cmd = [
+                    sys.executable,
+                    "-m",
+                    "hf_synth.cli",
+                    "generate",
+                    str(recipe),
+                    "--out",
+                    str(out),
+                    "--backend",
+                    "anthropic",
+                    "--no-progress",
+                    "--no-quality",
+                ]
+                ours_s.append(whole_process(ours_cmd, env))
+                if curator_python:
+                    cenv = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "ANTHROPIC_BASE_URL")}
+                    cenv.update(
+                        TELEMETRY_ENABLED="false",
+                        CURATOR_DISABLE_CACHE="1",
+                        HOME=tmp,
+                        CURATOR_CACHE_DIR=str(Path(tmp) / f"cur{c}-{r}"),
+                        LITELLM_LOCAL_MODEL_COST_MAP="True",
+                        HF_HUB_OFFLINE="1",
+                        HF_DATASETS_OFFLINE="1",
+                    )
+                    cmd = [curator_python, "-c", CURATOR_SCRIPT, url, str(rows), str(c)]
+                    theirs_s.append(whole_process(cmd, cenv))
+            ours = rows / statistics.median(ours_s)
+            shown = f"{ours:>6.1f} ({rows / max(ours_s):.0f}-{rows / min(ours_s):.0f})"
+            if theirs_s:
+                theirs = rows / statistics.median(theirs_s)
+                shown += f"  {theirs:>8.1f} ({rows / max(theirs_s):.0f}-{rows / min(theirs_s):.0f})"
+                shown += f"  {ours / theirs:>5.2f}x"
+            else:
+                shown += "  (curator not installed)"
+            print(f"{c:>11}  {shown}", flush=True)
 
 
 def find_curator(given: str | None) -> str | None:
@@ -290,6 +308,7 @@ def main() -> None:
     ap.add_argument("--curator-python", default=None, help="interpreter with bespokelabs-curator installed")
     ap.add_argument("--compare", default="32,128", help="concurrency levels of the whole-process comparison")
     ap.add_argument("--compare-rows", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3, help="whole-process runs per side and level")
     ap.add_argument("--profile-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.profile_child:
@@ -322,7 +341,9 @@ def main() -> None:
             profile(url, 32, int(32 / args.latency * args.seconds), args.profile_out)
         levels = [int(x) for x in args.compare.split(",") if x]
         if levels:
-            compare(url, levels, args.compare_rows, find_curator(args.curator_python), args.latency)
+            compare(
+                url, levels, args.compare_rows, find_curator(args.curator_python), args.latency, args.repeat
+            )
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from hf_synth.dataset.result import GeneratedDataset
     from hf_synth.dataset.validate import ValidationResult
     from hf_synth.hub.push import PushResult
-    from hf_synth.pipeline import GeneratedDataset
     from hf_synth.planning.plan import Plan
     from hf_synth.quality.result import CoverageResult
     from hf_synth.recipe import Recipe

@@ -8,24 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
-
-from hf_synth.card import render_card
-from hf_synth.dataset.build import build_dataset_dict, build_features, write_data_files
 from hf_synth.dataset.folder import STORE_FILE, claim_folder
 from hf_synth.dataset.provenance import RunHistory
-from hf_synth.dataset.report import (
-    Report,
-    build_report,
-    same_content,
-    targets_realised,
-    write_if_changed,
-)
-from hf_synth.dataset.validate import ValidationResult, fidelity_warnings, validate_folder
-from hf_synth.errors import EXIT_OK, EXIT_VALIDATION, BudgetExceededError, IncompleteRunError
+from hf_synth.errors import BudgetExceededError, IncompleteRunError
 from hf_synth.generation.audit.loop import LabelAudit, run_with_audit
 from hf_synth.generation.audit.setup import (
     audit_report_block,
@@ -42,12 +31,40 @@ from hf_synth.generation.runstore import RunStore
 from hf_synth.planning.plan import make_plan
 from hf_synth.planning.seeded_run import SeededRun
 from hf_synth.planning.spec import plan_spec
+from hf_synth.preload import preloading
 from hf_synth.recipe import Recipe, load_recipe
-from hf_synth.recipe.dump import recipe_yaml
+
+if TYPE_CHECKING:
+    import datasets
+
+    from hf_synth.dataset.report import Report
+    from hf_synth.dataset.result import GeneratedDataset
 
 log = logging.getLogger(__name__)
 
 __all__ = ["GeneratedDataset", "RunOptions", "generate"]
+
+#: What the run's aftermath imports (datasets and pyarrow, matplotlib: ~1.5 s), loaded during a run
+#: that only waits on the network (`hf_synth.preload`).
+AFTER_RUN_MODULES = (
+    "hf_synth.dataset.result",
+    "hf_synth.dataset.build",
+    "hf_synth.dataset.report",
+    "hf_synth.dataset.validate",
+    "hf_synth.card",
+    "hf_synth.card.charts",
+    "hf_synth.recipe.dump",
+)
+
+
+def __getattr__(name: str) -> Any:
+    # `GeneratedDataset` subclasses datasets.DatasetDict: importing it here would put datasets' import
+    # before the first request instead of behind the network wait.
+    if name == "GeneratedDataset":
+        from hf_synth.dataset.result import GeneratedDataset
+
+        return GeneratedDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _quality(
@@ -99,25 +116,6 @@ def _quality(
         emb = embedder.encode(texts)
         report.label_fidelity = label_fidelity(emb, labels, seed=recipe.seed)
         report.label_fidelity_embedder = describe_embedder(embedder)
-
-
-class GeneratedDataset(datasets.DatasetDict):
-    """The generated `DatasetDict`, holding the run's `report`, `validation`, `stats` and `folder`."""
-
-    report: Report
-    validation: ValidationResult
-    stats: GenerationStats
-    folder: Path
-
-    @property
-    def ok(self) -> bool:
-        """True when every target was met (validation passed)."""
-        return bool(self.validation.ok)
-
-    @property
-    def exit_code(self) -> int:
-        """The CLI exit code of this result: 0, or 1 when validation failed."""
-        return EXIT_OK if self.ok else EXIT_VALIDATION
 
 
 def generate(
@@ -176,10 +174,14 @@ def generate(
                 closing.callback(audit.judge.store.close)
             run = history.start()
             stopped: IncompleteRunError | BudgetExceededError | None = None
-            try:
-                stats = asyncio.run(_run(engine, backend, audit, seeded))
-            except (IncompleteRunError, BudgetExceededError) as exc:
-                stats, stopped = engine.stats, exc
+            # Preloading is safe only while this thread imports nothing: remote backends (their SDK
+            # imported first by `prepare`), and no embedder at work during the run.
+            remote = embedder is None and _prepare_remote(backend, audit)
+            with preloading(AFTER_RUN_MODULES, enabled=remote):
+                try:
+                    stats = asyncio.run(_run(engine, backend, audit, seeded))
+                except (IncompleteRunError, BudgetExceededError) as exc:
+                    stats, stopped = engine.stats, exc
             rows = store.rows()
             verdicts = audit.verdicts_for(rows) if audit is not None else None
             audited = audit_state(audit) if audit is not None else None
@@ -187,6 +189,23 @@ def generate(
             gaps = seeded.gap_slots()
             seeding, gap_fill = seeded.seeding_block(engine), seeded.gap_block()
         history.finish(run, stats, complete=stopped is None)
+        # Imported here, after the run (or preloaded during it): datasets, pyarrow and matplotlib are
+        # ~1.5 s of import that the first request should not wait for.
+        from hf_synth.card import render_card
+        from hf_synth.dataset.build import build_dataset_dict, build_features, write_data_files
+        from hf_synth.dataset.report import (
+            Report,
+            build_report,
+            same_content,
+            targets_realised,
+            write_if_changed,
+        )
+        from hf_synth.dataset.result import GeneratedDataset
+        from hf_synth.dataset.validate import fidelity_warnings, validate_folder
+        from hf_synth.recipe.dump import recipe_yaml
+
+        if not options.progress:
+            _disable_library_progress_bars()  # again: datasets has its own switch, now imported
         dd = build_dataset_dict(
             recipe, plan, rows, allow_missing=stopped is not None, verdicts=verdicts, gaps=gaps
         )
@@ -227,14 +246,29 @@ def generate(
     return result
 
 
+def _prepare_remote(backend: Backend, audit: LabelAudit | None) -> bool:
+    """True when every backend of the run answers over the network (`remote`), after importing their
+    clients (`prepare`) so that no import of theirs runs during the run."""
+    backends = [backend] + ([audit.judge.backend] if audit is not None else [])
+    if not all(getattr(b, "remote", False) for b in backends):
+        return False
+    for b in backends:
+        b.prepare()  # type: ignore[attr-defined]
+    return True
+
+
 def _disable_library_progress_bars() -> None:
-    """`--no-progress` also silences the bars of datasets ("Creating parquet") and of model loading."""
-    datasets.disable_progress_bars()
+    """`--no-progress` also silences the bars of datasets ("Creating parquet") and of model loading.
+
+    huggingface_hub's switch also governs transformers when it is imported later; datasets has a switch of
+    its own, flipped when datasets is already imported (`generate` calls this again after its import)."""
     import huggingface_hub.utils
-    import transformers
 
     huggingface_hub.utils.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
 
 
 async def _run(

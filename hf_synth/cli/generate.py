@@ -46,7 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 @command
 def run(args: argparse.Namespace) -> int:
     """Generate, then print the summary; exit 1 when validation failed."""
-    from hf_synth.cli.summary import summary
     from hf_synth.pipeline import RunOptions, generate
 
     result = generate(
@@ -65,5 +64,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         overwrite=args.overwrite,
     )
+    from hf_synth.cli.summary import summary  # after the run: it imports datasets (see hf_synth.preload)
+
     print(summary(result.folder, result.report, result.stats))
     return 0 if result.ok else result.exit_code

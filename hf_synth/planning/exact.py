@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_matrix
 
 from hf_synth.planning.rounding import floor_ceil, per_stratum
 from hf_synth.planning.subcells import SubCells
@@ -94,6 +92,10 @@ class _Program:
         return under, over
 
     def solve(self) -> tuple[np.ndarray | None, bool]:
+        # scipy.optimize costs ~0.3 s of import and this fallback runs only when a bound was relaxed.
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import coo_matrix
+
         matrix = coo_matrix(
             (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
             shape=(self.n_rows, self.n_var),

@@ -18,6 +18,7 @@ adaptive concurrency controller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -105,6 +106,8 @@ class AnthropicBackend(BatchesMixin):
     """
 
     name = "anthropic"
+    #: Answers come over the network: the run's own thread idles while they travel (`hf_synth.preload`).
+    remote = True
 
     def __init__(
         self,
@@ -176,6 +179,14 @@ class AnthropicBackend(BatchesMixin):
         self.bodies.tool_choice = value
 
     # --- client ---------------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Import the SDK and its HTTP transport now (~1 s) rather than inside the first request."""
+        import anthropic  # noqa: F401
+        import httpx2  # noqa: F401
+
+        with contextlib.suppress(ImportError):  # without aiohttp the SDK's httpx transport is used
+            import aiohttp  # noqa: F401
 
     def _client(self) -> anthropic.AsyncAnthropic:
         if self._client_obj is not None:

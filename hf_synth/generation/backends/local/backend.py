@@ -66,6 +66,8 @@ class LocalBackend:
     """
 
     name = "local"
+    #: The model runs in this process, importing torch and transformers as it loads: never preloaded beside.
+    remote = False
 
     def __init__(
         self,
