@@ -12,13 +12,14 @@ concurrency C bounds the rate at C / latency requests/s.
    write, progress bar, rate limiter, engine and event loop, scaled to the child's CPU per request.
 3. Whole processes, imports included: `hf-synth generate` (CLI, structured output, parquet + card) beside a
    Bespoke Curator script (plain text answers) for the same rows against the same server, at each
-   `--compare` concurrency, when `--curator-python` names an interpreter with `bespokelabs-curator`
-   (it cannot share hf-synth's environment: it pins anthropic<0.85 and datasets<4). Curator's tiktoken
-   encoding (a download) is replaced by a 4-characters-per-token count in its script: the benchmark is
-   offline.
+   `--compare` concurrency (median of `--repeat` alternating runs), when `--curator-python` names an
+   interpreter with `bespokelabs-curator` (it cannot share hf-synth's environment: it pins anthropic<0.85
+   and datasets<4). Curator's tiktoken encoding (a download) is replaced by a 4-characters-per-token count
+   in its script: the benchmark is offline.
 
-    python benchmarks/bench_engine.py [--latency 0.1] [--levels 8,32,128] [--seconds 6] [--profile] [--repeat 3]
+    python benchmarks/bench_engine.py [--latency 0.1] [--levels 8,32,128] [--seconds 6] [--profile]
                                       [--curator-python .venv-curator/bin/python] [--compare 32,128]
+                                      [--repeat 3]
 """
 
 from __future__ import annotations
@@ -247,22 +248,9 @@ def compare(
             ours_s: list[float] = []
             theirs_s: list[float] = []
             for r in range(repeat):
-                out = (
-                    Path(tmp) / f"out{c}-{r}"
-                )  # a fresh folder each time: a re-run would resume, not generate
-                ours_cmd = [
-                    sys.executable,
-                    "-m",
-                    "hf_synth.cli",
-                    "generate",
-                    str(recipe),
-                    "--out",
-                    str(out),
-                    "--backend",
-                    "anthropic",
-                    "--no-progress",
-                    "--no-quality",
-                ]
+                out = Path(tmp) / f"out{c}-{r}"  # a fresh folder: a re-run would resume, not generate
+                cli = ["generate", str(recipe), "--out", str(out), "--backend", "anthropic"]
+                ours_cmd = [sys.executable, "-m", "hf_synth.cli", *cli, "--no-progress", "--no-quality"]
                 ours_s.append(whole_process(ours_cmd, env))
                 if curator_python:
                     cenv = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "ANTHROPIC_BASE_URL")}
