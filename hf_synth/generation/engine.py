@@ -188,9 +188,31 @@ class Engine:
             short: dict[str, int] = defaultdict(int)
             for slot in pending:
                 short[slot.stratum_id] += 1
-            errors = {s.slot_id: self._last_error.get(s.slot_id, "partner row missing") for s in pending}
-            raise IncompleteRunError(dict(short), errors)
+            raise IncompleteRunError(dict(short), self._pending_errors(pending))
         return self.stats
+
+    def _pending_errors(self, pending: list[Slot]) -> dict[int, str]:
+        """Why each unfilled slot has no row: its last error in this run, else the last one the run store
+        holds (a row discarded by the label audit or the leakage guard, an earlier run's failure), else
+        what it was waiting for."""
+        waiting = {s.slot_id for s in pending}
+        stored = self.store.failures(waiting)
+        errors: dict[int, str] = {}
+        for slot in pending:
+            if slot.slot_id in self._last_error:
+                errors[slot.slot_id] = self._last_error[slot.slot_id]
+            elif stored.get(slot.slot_id):
+                errors[slot.slot_id] = stored[slot.slot_id][-1]
+            elif slot.partner in waiting:
+                errors[slot.slot_id] = f"its partner row (slot {slot.partner}) was never finished"
+            elif slot.partner >= 0:
+                errors[slot.slot_id] = (
+                    f"its partner row (slot {slot.partner}) was regenerated after it, and the rounds ran out "
+                    "before it was asked again"
+                )
+            else:
+                errors[slot.slot_id] = "not requested before the rounds ran out"
+        return errors
 
     def _caching_stats(self) -> None:
         summary = getattr(self.backend, "caching_summary", None)
@@ -360,6 +382,7 @@ class Engine:
                 self._last_error[slot.slot_id] = error or ""
             else:
                 finished.append((slot.slot_id, slot.key, item, self.stats.rounds))
+                self._last_error.pop(slot.slot_id, None)
         self._writer.add(finished, failed)
 
     def _seen_texts(self) -> dict[str, int]:
@@ -427,6 +450,7 @@ class Engine:
                     seen[norm] = slot.slot_id
                 finished.append((slot.slot_id, slot.key, item, attempt))
                 self._slot_feedback.pop(slot.slot_id, None)
+                self._last_error.pop(slot.slot_id, None)  # an error from before this row is history
                 error = None
                 break
             if error is not None:
@@ -459,7 +483,14 @@ class Engine:
         dup_rows = find_near_duplicates(emb, group_codes, threshold)
         victims = [sids[int(i)] for i in dup_rows]
         if victims:
-            self.store.discard(
-                victims, f"near duplicate (cosine ≥ {threshold})", "regenerated_near_duplicates"
-            )
+            reason = f"near duplicate (cosine ≥ {threshold}) of an earlier row of its stratum"
+            self.store.discard(victims, reason, "regenerated_near_duplicates")
+            for sid in victims:
+                self._last_error[sid] = reason
+                quoted = str(stored[sid].get(self.text_field) or "")[:200]
+                # Asked again without it, the model tends to write the same text again.
+                self._slot_feedback[sid] = (
+                    f"Your previous {self.text_field} ({quoted!r}) was nearly identical to another row "
+                    f"of the same kind: write one that differs clearly in content and wording."
+                )
             self._progress.advance(-len(victims))

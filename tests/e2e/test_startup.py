@@ -74,11 +74,12 @@ def test_generate_loads_the_aftermath_on_the_preload_thread_and_writes_the_same_
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "out"
-    script = WATCH_SCRIPT.format(watched=["datasets", "pyarrow", "matplotlib"], recipe=str(path), out=str(out))
+    watched = ["datasets", "pyarrow", "matplotlib"]
+    script = WATCH_SCRIPT.format(watched=watched, recipe=str(path), out=str(out))
     last = _python(script).stdout.strip().splitlines()[-1]
     result = json.loads(last)
     assert result["code"] == 0
-    assert result["first"] == dict.fromkeys(["datasets", "pyarrow", "matplotlib"], "hf-synth-preload")
+    assert result["first"] == dict.fromkeys(watched, "hf-synth-preload")
     import datasets
 
     dd = datasets.load_dataset(str(out))

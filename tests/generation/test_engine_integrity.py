@@ -280,3 +280,87 @@ def test_plan_estimate_counts_no_requests_for_exact_duplicates(monkeypatch: pyte
     est = estimate_run(recipe, make_plan(plan_spec(recipe)))
     assert est["rows"] == 40
     assert est["requests"] == 40 - 6  # the 6 copies send nothing; the 4 very short rows do
+
+
+def near_dup_recipe(max_rounds: int) -> Any:
+    return parse_recipe(
+        {
+            "name": "near",
+            "seed": 4,
+            "fields": {"text": {"type": "string"}},
+            "dimensions": {"topic": TOPICS[:6], "tone": ["calm"]},
+            "strata": {"by": ["tone"]},  # one stratum: every row is compared with every earlier one
+            "size": 6,
+            "prompt": "A customer writes about {{ topic }}.",
+            "backend": {
+                "name": "anthropic",
+                "model": "claude-sonnet-4-6",
+                "concurrency": 3,
+                "max_attempts": 1,
+            },
+            "dedup": {"near_threshold": 0.95},
+            "max_rounds": max_rounds,
+        }
+    )
+
+
+def reworded(n: int) -> str:
+    """DECLINED's words in the n-th of 14 orders: the same bag of words (cosine 1), not an exact repeat."""
+    words = DECLINED.split()
+    k = n % len(words)
+    words = words[k:] + words[:k]
+    return " ".join(reversed(words) if n // len(words) % 2 else words)
+
+
+FRESH = [
+    "Why is there a monthly fee on my savings account?",
+    "How long does an international transfer usually take?",
+    "Can I raise the limit on my contactless payments?",
+    "My pension statement shows the wrong address.",
+    "Is travel insurance included with the premium plan?",
+    "Please close my joint account with my brother.",
+    "I want to dispute a charge from a hotel in Lisbon.",
+]
+
+
+def test_a_near_duplicate_is_asked_again_with_its_rejected_text_quoted(
+    server: MessagesServer, tmp_path: Path
+) -> None:
+    calls = itertools.count()
+
+    def responder(body: dict) -> dict:
+        out = default_responder(body)
+        n = next(calls)
+        told = "nearly identical" in json.dumps(body)
+        # A model that rewords itself until it is shown what it wrote.
+        out["items"][0]["text"] = FRESH[n % len(FRESH)] if told else reworded(n)
+        return out
+
+    server.responder = responder
+    with RunStore(tmp_path / "run.sqlite") as store:
+        engine = run_engine(near_dup_recipe(max_rounds=2), store, embed=words_embed)
+        rows = store.rows()
+    assert engine.stats.regenerated_near_duplicates == 5  # the first of the six identical rows is kept
+    retried = [json.dumps(b) for b in server.bodies() if "nearly identical" in json.dumps(b)]
+    assert len(retried) == 5
+    texts_sent = {reworded(n) for n in range(6)}
+    assert all(any(t in b for t in texts_sent) for b in retried)  # each quotes a rejected text
+    assert len({normalise_text(r["text"]) for r in rows.values()}) == 6
+
+
+def test_rows_left_as_near_duplicates_are_reported_as_near_duplicates(
+    server: MessagesServer, tmp_path: Path
+) -> None:
+    calls = itertools.count()
+
+    def responder(body: dict) -> dict:
+        out = default_responder(body)
+        out["items"][0]["text"] = reworded(next(calls))  # rewords, whatever it is told
+        return out
+
+    server.responder = responder
+    with RunStore(tmp_path / "run.sqlite") as store, pytest.raises(IncompleteRunError) as err:
+        run_engine(near_dup_recipe(max_rounds=2), store, embed=words_embed)
+    assert len(err.value.slot_errors) == 5
+    assert all(e.startswith("near duplicate (cosine ≥ 0.95)") for e in err.value.slot_errors.values())
+    assert "partner" not in str(err.value)
