@@ -33,7 +33,7 @@ from hf_synth.generation.backends.base import (
 )
 from hf_synth.generation.budget import Budget
 from hf_synth.generation.progress import Progress
-from hf_synth.generation.request_builder import KEY_VERSION, RequestBuilder, Slot
+from hf_synth.generation.request_builder import KEY_VERSION, RequestBuilder, Slot, quote_in_feedback
 from hf_synth.generation.runstore import RunStore
 from hf_synth.generation.slots import SlotSpec
 from hf_synth.generation.store_writer import TickWriter
@@ -487,10 +487,10 @@ class Engine:
             self.store.discard(victims, reason, "regenerated_near_duplicates")
             for sid in victims:
                 self._last_error[sid] = reason
-                quoted = str(stored[sid].get(self.text_field) or "")[:200]
+                quoted = quote_in_feedback(str(stored[sid].get(self.text_field) or ""))
                 # Asked again without it, the model tends to write the same text again.
                 self._slot_feedback[sid] = (
-                    f"Your previous {self.text_field} ({quoted!r}) was nearly identical to another row "
-                    f"of the same kind: write one that differs clearly in content and wording."
+                    f"Your previous {self.text_field} ({quoted}) was nearly identical to another row of the "
+                    "same kind: write one that differs clearly in content and wording."
                 )
             self._progress.advance(-len(victims))

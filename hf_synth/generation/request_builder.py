@@ -24,7 +24,15 @@ from hf_synth.recipe.reference import EXAMPLES_NAME, template_uses_examples
 from hf_synth.recipe.schema import item_json_schema
 from hf_synth.recipe.templates import template_env
 
-__all__ = ["EXAMPLES_HEADING", "KEY_VERSION", "RequestBuilder", "Slot", "content_hash", "examples_section"]
+__all__ = [
+    "EXAMPLES_HEADING",
+    "KEY_VERSION",
+    "RequestBuilder",
+    "Slot",
+    "content_hash",
+    "examples_section",
+    "quote_in_feedback",
+]
 
 KEY_VERSION = 1
 #: Opens the examples section the default prompt gains when a slot quotes reference texts.
@@ -51,6 +59,12 @@ class Slot:
     group: str  # hash of the rendered request shared by the slots it can be batched with
     key: str = ""  # final request key (partner-dependent slots get it from their partner's stored row)
     examples: tuple[str, ...] = ()  # reference texts the prompt quotes
+
+
+def quote_in_feedback(text: str, limit: int = 200) -> str:
+    """`text` as feedback quotes it: whitespace collapsed, double-quoted, cut to `limit` characters with …"""
+    short = " ".join(text.split())
+    return f'"{short[:limit]}{"…" if len(short) > limit else ""}"'
 
 
 def content_hash(obj: Any) -> str:
@@ -117,7 +131,12 @@ class RequestBuilder:
                 groups[group_values] = group
                 self._group_prompts[group] = (system, prompt)
             slot = Slot(
-                spec.slot_id, dict(values), spec.stratum_id, spec.edge_index, spec.partner, group,
+                spec.slot_id,
+                dict(values),
+                spec.stratum_id,
+                spec.edge_index,
+                spec.partner,
+                group,
                 examples=spec.examples,
             )
             kind = self.kind(slot)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hf_synth.errors import BudgetExceededError, IncompleteRunError
 from hf_synth.generation.audit.judge import Judge
+from hf_synth.generation.request_builder import quote_in_feedback
 from hf_synth.recipe.audit import UNCLEAR
 
 if TYPE_CHECKING:
@@ -50,10 +51,7 @@ def feedback_text(
         for d in wrong
     )
     want = ", ".join(f"{d} '{planned[d]}'" for d in wrong)
-    quote = ""
-    if text:
-        short = " ".join(text.split())
-        quote = f' ("{short[:_QUOTE_CHARS]}{"…" if len(short) > _QUOTE_CHARS else ""}")'
+    quote = f" ({quote_in_feedback(text, _QUOTE_CHARS)})" if text else ""
     return (
         f"{FEEDBACK_PREFIX}a reader took your previous text{quote} as {took}; "
         f"write it so that it is clearly {want}."
