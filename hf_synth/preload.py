@@ -3,13 +3,13 @@
 A `generate` run against the Messages API spends most of its wall time waiting for answers, with the event
 loop idle most of that time. The modules needed only after the last answer (datasets and pyarrow for the
 parquet files, matplotlib for the card's charts) cost about 1.5 s of import, which otherwise comes
-after the run. Importing them during the run hides that second behind the network wait.
+after the run. Importing them during the run hides that time behind the network wait.
 
 Two threads importing at once can deadlock on CPython's per-module import locks when their import graphs
 cross (each holding a module the other needs), which CPython reports as a `RuntimeError`. So the caller
 preloads only while its own thread imports nothing new (`generate` preloads around a run whose backends are
-all remote and whose embedder, if any, was warmed first), and `preloading` joins the thread before the
-block's caller goes on: no import runs beside the code after the block.
+all remote, their SDK imported first, and that runs no embedder), and `preloading` joins the thread before
+the block's caller goes on: no import runs beside the code after the block.
 """
 
 from __future__ import annotations
