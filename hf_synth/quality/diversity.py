@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -151,15 +152,19 @@ def leakage(
     }
 
 
-def find_near_duplicates(emb: np.ndarray, groups: np.ndarray, threshold: float = 0.95) -> np.ndarray:
+def find_near_duplicates(
+    emb: np.ndarray, groups: np.ndarray, threshold: float = 0.95, *, with_earlier: bool = False
+) -> Any:
     """Rows whose cosine to an EARLIER row of the same group is ≥ threshold (the engine regenerates them).
 
     Args:
         emb: (n, d) embeddings (normalised here).
         groups: (n,) group key per row (e.g. stratum index); rows of different groups are never compared.
         threshold: cosine similarity, e.g. 0.95.
+        with_earlier: also return, for each found row, the earlier row of its group it is most similar to.
     Returns:
-        int64 array of row indices, ascending. The first row of every near-duplicate family is kept.
+        int64 array of row indices, ascending (the first row of every near-duplicate family is kept);
+        with `with_earlier`, (those indices, (len,) int64 row indices of their most similar earlier rows).
     Blockwise: memory O(block × group size), time O(Σ group size² · d).
     """
     x = normalise(emb)
@@ -168,7 +173,8 @@ def find_near_duplicates(emb: np.ndarray, groups: np.ndarray, threshold: float =
         raise ValueError(f"emb has {len(x)} rows but groups has {len(groups)}")
     n = len(x)
     if n < 2:
-        return np.zeros(0, dtype=np.int64)
+        none = np.zeros(0, dtype=np.int64)
+        return (none, none) if with_earlier else none
     _, inverse = np.unique(groups, return_inverse=True)
     order = np.argsort(inverse, kind="stable")  # rows of one group together, original order kept
     g_sorted = inverse[order]
@@ -178,6 +184,7 @@ def find_near_duplicates(emb: np.ndarray, groups: np.ndarray, threshold: float =
     first = np.repeat(starts, sizes)  # sorted position of each row's group start
     size_of = np.repeat(sizes, sizes)
     flagged: list[np.ndarray] = []
+    earlier: list[np.ndarray] = []
     # Blocks run over the group-sorted rows, so many small groups share one matrix product; a block
     # compares its rows with every earlier row back to the start of its first group.
     pos = 0
@@ -191,10 +198,16 @@ def find_near_duplicates(emb: np.ndarray, groups: np.ndarray, threshold: float =
         cols = np.arange(lo, stop)[None, :]
         # Only strictly earlier rows of the same group count.
         sims[(cols >= rows) | (g_sorted[lo:stop][None, :] != g_sorted[pos:stop][:, None])] = -np.inf
-        hit = (sims >= threshold).any(axis=1)
+        best = sims.argmax(axis=1)
+        hit = sims[np.arange(len(best)), best] >= threshold
         flagged.append(order[pos:stop][hit])
+        earlier.append(order[lo + best[hit]])
         pos = stop
-    return np.sort(np.concatenate(flagged)).astype(np.int64)
+    found = np.concatenate(flagged).astype(np.int64)
+    rank = np.argsort(found, kind="stable")
+    if with_earlier:
+        return found[rank], np.concatenate(earlier).astype(np.int64)[rank]
+    return found[rank]
 
 
 def _text_stats(texts: Sequence[str], emb: np.ndarray, threshold: float, seed: int) -> dict:

@@ -435,3 +435,37 @@ def test_cli_json_prints_one_object(tmp_path):
     assert report["sources"]["reference"]["column"] == "query"
     bad = subprocess.run([*cmd[:-2], "--text-column", "nope"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "no column" in bad.stderr and bad.stdout == ""
+
+
+def _dense_mixture(rng: np.random.Generator, n: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent samples (n and 4n rows) of one 32-d mixture tight enough to hold near-copies."""
+    centres = unit(rng.normal(size=(40, 32)))
+
+    def sample(m: int) -> np.ndarray:
+        return unit(centres[rng.integers(0, 40, m)] + spread * rng.normal(size=(m, 32)))
+
+    return sample(n), sample(4 * n)
+
+
+def test_a_dense_sample_of_the_reference_keeps_its_own_near_copies():
+    # A 4x sample of the reference distribution has near-copies (cosine ≥ 0.95) where the distribution is
+    # dense, as the reference itself has. They are independent draws, each as far from its twin as from
+    # the reference rows around it: thinning them took synthetic rows away exactly where the reference's
+    # radii are smallest and pushed the interval below the truth (1).
+    ref, syn = _dense_mixture(np.random.default_rng(3), 2500, 0.04)
+    near = cov.find_near_duplicates(syn, np.zeros(len(syn), dtype=np.int8), 0.95)
+    assert len(near) > 0.05 * len(syn)  # the sample does hold near-copies
+    got = cov.estimate_coverage(ref, syn, seed=0)
+    assert got["thinned_share"]["synthetic"] < 0.01
+    assert got["interval"][1] == 1.0
+
+
+def test_a_set_padded_with_copies_is_thinned_back_to_its_distinct_rows():
+    ref, syn = _dense_mixture(np.random.default_rng(4), 2500, 0.04)
+    rng = np.random.default_rng(5)
+    padded = np.concatenate([syn] + [unit(syn + 2e-3 * rng.normal(size=syn.shape)) for _ in range(2)])
+    plain, got = cov.estimate_coverage(ref, syn, seed=0), cov.estimate_coverage(ref, padded, seed=0)
+    assert got["thinned_share"]["synthetic"] == pytest.approx(2 / 3, abs=0.02)
+    # Read like the set without its copies, not as three times the rows witnessing the same places.
+    assert got["coverage"] == pytest.approx(plain["coverage"], abs=0.02)
+    assert got["interval"][0] <= plain["coverage"] <= got["interval"][1]
