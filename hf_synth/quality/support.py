@@ -377,6 +377,8 @@ def estimate_coverage(
     built: list = []
 
     def nearest_real(q: np.ndarray) -> np.ndarray:
+        if len(r) == 0:  # no reference row: every near-copy goes (and the size check below refuses)
+            return np.full(len(q), np.inf)
         found = search.index(r, "reference").knn(q, 1, label="synthetic near-copies → reference")
         return np.sqrt(np.maximum(0.0, found.dist[:, 0].astype(np.float64)))
 
