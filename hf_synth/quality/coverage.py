@@ -138,8 +138,9 @@ def coverage_from_embeddings(
     for side, share in (support or {}).get("thinned_share", {}).items():
         if share > 0.2:
             warnings.append(
-                f"{share:.0%} of the {side} rows were thinned as near-copies (cosine >= "
-                f"{near_duplicate_threshold}); the headline is unreliable, raise near_duplicate_threshold"
+                f"{share:.0%} of the {side} rows sit on another {side} row (cosine >= "
+                f"{near_duplicate_threshold} and within a quarter of their distance to the reference) and "
+                "were counted once: the set repeats itself, and its headline is that of its distinct rows"
             )
     diversity = diversity_report(
         syn_texts,

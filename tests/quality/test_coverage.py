@@ -469,3 +469,13 @@ def test_a_set_padded_with_copies_is_thinned_back_to_its_distinct_rows():
     # Read like the set without its copies, not as three times the rows witnessing the same places.
     assert got["coverage"] == pytest.approx(plain["coverage"], abs=0.02)
     assert got["interval"][0] <= plain["coverage"] <= got["interval"][1]
+
+
+def test_a_set_that_repeats_itself_is_told_so():
+    ref, syn = _dense_mixture(np.random.default_rng(6), 600, 0.04)
+    rng = np.random.default_rng(7)
+    padded = np.concatenate([syn, unit(syn + 2e-3 * rng.normal(size=syn.shape))])
+    texts = [f"row {i}" for i in range(len(padded))]
+    report = coverage_from_embeddings(padded, ref, texts, [f"ref {i}" for i in range(len(ref))], seed=0)
+    said = [w for w in report["warnings"] if "counted once" in w]
+    assert len(said) == 1 and said[0].startswith("50% of the synthetic rows sit on another synthetic row")
