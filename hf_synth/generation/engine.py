@@ -113,7 +113,6 @@ class Engine:
         self.stats = GenerationStats(backend=backend.name, model=backend.model, planned=len(self.slots))
         self._feedback: dict[str, str] = {}
         self._slot_feedback: dict[int, str] = {}  # per slot, e.g. a label judge's reading of its last row
-        self._last_error: dict[int, str] = {}
         self.budget = Budget(budget_usd, backend, store.usage().cost_usd)
         self._use_batch = bool(getattr(backend, "batch", False)) and hasattr(backend, "generate_batch")
         self._progress = Progress(len(self.slots), 0, enabled=False)
@@ -192,24 +191,23 @@ class Engine:
         return self.stats
 
     def _pending_errors(self, pending: list[Slot]) -> dict[int, str]:
-        """Why each unfilled slot has no row: its last error in this run, else the last one the run store
-        holds (a row discarded by the label audit or the leakage guard, an earlier run's failure), else
-        what it was waiting for."""
+        """Why each unfilled slot has no current row, from the run store: a stored row made before its
+        partner was regenerated, else the slot's last failure or discard (this run's or an earlier one's:
+        a failed request, a near-duplicate, the label audit, the leakage guard), else what it waited for."""
         waiting = {s.slot_id for s in pending}
+        has_row = self.store.finished_keys()  # a pending slot with a row has one made for an older partner
         stored = self.store.failures(waiting)
         errors: dict[int, str] = {}
         for slot in pending:
-            if slot.slot_id in self._last_error:
-                errors[slot.slot_id] = self._last_error[slot.slot_id]
+            if slot.slot_id in has_row and slot.partner >= 0:
+                errors[slot.slot_id] = (
+                    f"its partner row (slot {slot.partner}) was regenerated after its row was written, and "
+                    "no row was made from the new one"
+                )
             elif stored.get(slot.slot_id):
                 errors[slot.slot_id] = stored[slot.slot_id][-1]
             elif slot.partner in waiting:
                 errors[slot.slot_id] = f"its partner row (slot {slot.partner}) was never finished"
-            elif slot.partner >= 0:
-                errors[slot.slot_id] = (
-                    f"its partner row (slot {slot.partner}) was regenerated after it, and the rounds ran out "
-                    "before it was asked again"
-                )
             else:
                 errors[slot.slot_id] = "not requested before the rounds ran out"
         return errors
@@ -379,10 +377,8 @@ class Engine:
             item, error = self._accept(slot, dict.fromkeys(self.fields), rows, self.stats.rounds, typed=False)
             if item is None:
                 failed.append((slot.slot_id, slot.key, error or "edge transform failed"))
-                self._last_error[slot.slot_id] = error or ""
             else:
                 finished.append((slot.slot_id, slot.key, item, self.stats.rounds))
-                self._last_error.pop(slot.slot_id, None)
         self._writer.add(finished, failed)
 
     def _seen_texts(self) -> dict[str, int]:
@@ -412,8 +408,6 @@ class Engine:
     def _fail(self, chunk: list[Slot], error: str, usage: Usage) -> None:
         self.stats.failed_attempts += len(chunk)
         self._progress.failed = self.stats.failed_attempts
-        for slot in chunk:
-            self._last_error[slot.slot_id] = error
         self._feedback[chunk[0].key] = error
         self._count_usage(usage)
         self._writer.add([], [(s.slot_id, s.key, error) for s in chunk], usage)
@@ -450,12 +444,10 @@ class Engine:
                     seen[norm] = slot.slot_id
                 finished.append((slot.slot_id, slot.key, item, attempt))
                 self._slot_feedback.pop(slot.slot_id, None)
-                self._last_error.pop(slot.slot_id, None)  # an error from before this row is history
                 error = None
                 break
             if error is not None:
                 failed.append((slot.slot_id, slot.key, error))
-                self._last_error[slot.slot_id] = error
                 self._feedback[slot.key] = error
         self.stats.failed_attempts += len(failed)
         self._progress.failed = self.stats.failed_attempts
@@ -485,8 +477,7 @@ class Engine:
         if victims:
             reason = f"near duplicate (cosine ≥ {threshold}) of an earlier row of its stratum"
             self.store.discard(victims, reason, "regenerated_near_duplicates")
-            for sid in victims:
-                self._last_error[sid] = reason
+            for sid in victims:  # the discard reason in the run store is what `_pending_errors` reports
                 quoted = quote_in_feedback(str(stored[sid].get(self.text_field) or ""))
                 # Asked again without it, the model tends to write the same text again.
                 self._slot_feedback[sid] = (
